@@ -1,0 +1,78 @@
+"""``find_lr``: both probes on the user's model and data, fused into one answer."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from kt_lr import fuse as fuse_mod
+from kt_lr.differential import loss_differential
+from kt_lr.range_test import range_test
+from kt_lr.results import LRFinding
+
+_RT_KEYS = set(inspect.signature(range_test).parameters) - {"model", "x", "y"}
+_LD_KEYS = set(inspect.signature(loss_differential).parameters) - {"model", "x", "y"}
+_FUSE_KEYS = set(fuse_mod.DEFAULTS)
+_SHARED = {"batch_size", "seed", "verbose", "sample_weight"}
+
+
+def differential_grid(rt_result, start_lr: float, end_lr: float, num: int = 50) -> np.ndarray:
+    """LR grid for the differentials: 5 decades ending where the range test stopped."""
+    top = end_lr
+    if rt_result is not None and len(rt_result.lrs):
+        top = float(min(end_lr, rt_result.lrs[-1] * 2.0))
+    low = max(start_lr, top / 1e5)
+    return np.geomspace(low, top, num)
+
+
+def find_lr(
+    model,
+    x,
+    y=None,
+    *,
+    batch_size: int = 32,
+    seed: int | None = None,
+    verbose: int = 1,
+    validation_data=None,
+    probes: tuple[str, ...] = ("range_test", "loss_differential"),
+    **probe_options,
+) -> LRFinding:
+    """Run the range test and the loss differentials and fuse them into one LR.
+
+    ``probe_options`` go to the probe that takes them: ``start_lr``, ``end_lr``,
+    ``num_steps``, ``smoothing``, ``diverge_factor``, ``mode`` to
+    :func:`range_test`; ``lrs``, ``num_subsamples``, ``confidence``, ``holdout``,
+    ``method`` to :func:`loss_differential`; ``divisor``, ``decades_below``,
+    ``decades_above``, ``max_disagreement`` to the fusion. ``probes`` selects
+    which probes run. The model is left exactly as it was.
+    """
+    unknown = set(probe_options) - _RT_KEYS - _LD_KEYS - _FUSE_KEYS - {"sample_weight"}
+    if unknown:
+        raise TypeError(
+            f"find_lr got unknown option(s) {sorted(unknown)}; valid: "
+            f"{sorted((_RT_KEYS | _LD_KEYS | _FUSE_KEYS) - _SHARED)}."
+        )
+    bad = set(probes) - {"range_test", "loss_differential"}
+    if bad or not probes:
+        raise ValueError(
+            f"`probes` must name 'range_test' and/or 'loss_differential', got {probes!r}."
+        )
+    common = {"batch_size": batch_size, "seed": seed, "verbose": verbose}
+    if "sample_weight" in probe_options:
+        common["sample_weight"] = probe_options["sample_weight"]
+    rt_opts = {k: v for k, v in probe_options.items() if k in _RT_KEYS and k not in _SHARED}
+    ld_opts = {k: v for k, v in probe_options.items() if k in _LD_KEYS and k not in _SHARED}
+    fuse_opts = {k: v for k, v in probe_options.items() if k in _FUSE_KEYS}
+    start_lr = float(rt_opts.get("start_lr", 1e-7))
+    end_lr = float(rt_opts.get("end_lr", 10.0))
+    rt = ld = None
+    if "range_test" in probes:
+        rt = range_test(model, x, y, validation_data=validation_data, **common, **rt_opts)
+    if "loss_differential" in probes:
+        if "lrs" not in ld_opts:
+            ld_opts["lrs"] = differential_grid(rt, start_lr, end_lr)
+        ld = loss_differential(model, x, y, **common, **ld_opts)
+    finding = fuse_mod.fuse(rt, ld, bounds=(start_lr, end_lr), **fuse_opts)
+    finding.settings.update({"batch_size": batch_size, "seed": seed, "probes": list(probes)})
+    return finding

@@ -1,0 +1,159 @@
+"""Fuse the range test and the loss differentials into one answer (pure numpy).
+
+Both probes estimate the same thing from two sides: the *edge of stability*,
+the learning rate beyond which training stops making progress.
+
+* Range test: the LR at the minimum of the smoothed loss of the sweep (past
+  it, the loss climbs). It is measured while the model trains, so it sees a
+  few hundred steps of dynamics, but it runs late (the LR moves on before the
+  damage shows) and points high on sharp models.
+* Loss differentials: the largest LR whose whole confidence interval of ΔL
+  stays below zero (one step from the current state reliably lowers the loss),
+  and the LR of the lowest mean ΔL (the best single step). These are exact
+  one-step measurements, but only of the first step.
+
+The edge is the geometric mean of the available edge estimates, or the smaller
+one when they disagree by more than ``max_disagreement`` decades (a range test
+pointing far above the differentials is the known failure on attention models;
+differentials far above the range test mean the first step is unrepresentative).
+The pick is ``edge / divisor``; the search interval spans ``decades_below``
+decades under the pick and up to the edge (at least ``decades_above`` above it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult
+
+DEFAULTS = {
+    "divisor": 4.0,
+    "decades_below": 1.0,
+    "decades_above": 0.5,
+    "max_disagreement": 1.0,
+}
+
+
+def range_test_edge(result: RangeTestResult) -> float | None:
+    """LR at the minimum of the smoothed range-test loss (``None`` without descent)."""
+    sm = np.asarray(result.smoothed, dtype=float)
+    finite = np.isfinite(sm)
+    if finite.sum() < 5:
+        return None
+    idx = int(np.nanargmin(np.where(finite, sm, np.nan)))
+    first = int(np.argmax(finite))
+    if idx <= first or sm[idx] >= sm[first]:
+        return None
+    return float(result.lrs[idx])
+
+
+def differential_edge(result: LossDifferentialResult) -> float | None:
+    """Largest LR whose whole CI of ΔL is below zero, else the LR of the lowest mean."""
+    best = result.best
+    edge = best.get("largest_negative")
+    if edge is None:
+        mean = best.get("lowest_mean")
+        if mean is None:
+            return None
+        idx = int(np.argmin(np.abs(np.log(result.lrs) - math.log(mean))))
+        if not np.isfinite(result.mean[idx]) or result.mean[idx] >= 0:
+            return None
+        edge = mean
+    return float(edge)
+
+
+def fuse(
+    range_test: RangeTestResult | None,
+    differential: LossDifferentialResult | None,
+    *,
+    divisor: float = DEFAULTS["divisor"],
+    decades_below: float = DEFAULTS["decades_below"],
+    decades_above: float = DEFAULTS["decades_above"],
+    max_disagreement: float = DEFAULTS["max_disagreement"],
+    bounds: tuple[float, float] | None = None,
+) -> LRFinding:
+    """Combine the two probe results into an :class:`LRFinding` (see module doc).
+
+    ``bounds`` clips the answer into the range that was probed. Raises
+    ``RuntimeError`` when neither probe found a learning rate that lowers the loss.
+    """
+    if divisor < 1:
+        raise ValueError(f"`divisor` must be >= 1, got {divisor}.")
+    reasons: list[str] = []
+    candidates: dict[str, float | None] = {}
+    edges: dict[str, float] = {}
+    if range_test is not None:
+        candidates.update({f"range_test:{k}": v for k, v in range_test.suggestions.items()})
+        rt_edge = range_test_edge(range_test)
+        candidates["range_test:edge"] = rt_edge
+        if rt_edge is not None:
+            edges["range test"] = rt_edge
+            reasons.append(
+                f"range test: smoothed loss lowest at lr={rt_edge:.3g} ({range_test.stop_reason})"
+            )
+        else:
+            reasons.append("range test: the smoothed loss never went down")
+    if differential is not None:
+        candidates.update({f"differential:{k}": v for k, v in differential.best.items()})
+        ld_edge = differential_edge(differential)
+        candidates["differential:edge"] = ld_edge
+        if ld_edge is not None:
+            edges["loss differentials"] = ld_edge
+            rule = (
+                f"largest LR whose {differential.confidence:.0%} CI of ΔL stays below zero"
+                if differential.best.get("largest_negative") is not None
+                else "LR of the lowest mean ΔL"
+            )
+            reasons.append(f"loss differentials: {rule}: {ld_edge:.3g}")
+        else:
+            reasons.append("loss differentials: no LR lowered the loss on average")
+    if not edges:
+        raise RuntimeError(
+            "Neither probe found a learning rate that lowers the loss: the range test's loss "
+            "never decreased and no one-step loss differential was negative. Check the data "
+            "(NaN, unscaled targets), the loss, and that start_lr/end_lr span small enough "
+            "rates (e.g. start_lr=1e-8)."
+        )
+    values = list(edges.values())
+    if len(values) == 2:
+        spread = abs(math.log10(values[0] / values[1]))
+        if spread > max_disagreement:
+            edge = min(values)
+            which = min(edges, key=edges.get)
+            reasons.append(
+                f"the probes disagree by {spread:.1f} decades: trusting the lower edge "
+                f"({which}, {edge:.3g})"
+            )
+        else:
+            edge = float(np.exp(np.mean(np.log(values))))
+            reasons.append(f"edge of stability: geometric mean of both, {edge:.3g}")
+    else:
+        edge = values[0]
+        reasons.append(f"edge of stability from the {next(iter(edges))} alone: {edge:.3g}")
+    lr = edge / divisor
+    low = lr / 10**decades_below
+    high = max(edge, lr * 10**decades_above)
+    if bounds is not None:
+        lo_b, hi_b = bounds
+        lr = float(np.clip(lr, lo_b, hi_b))
+        low = float(np.clip(low, lo_b, lr))
+        high = float(np.clip(high, lr, hi_b))
+    reasons.append(f"picked {lr:.3g} = edge / {divisor:g}; search interval [{low:.3g}, {high:.3g}]")
+    candidates["edge"] = edge
+    return LRFinding(
+        lr=float(lr),
+        low=float(low),
+        high=float(high),
+        reasons=reasons,
+        range_test=range_test,
+        differential=differential,
+        candidates=candidates,
+        settings={
+            "divisor": divisor,
+            "decades_below": decades_below,
+            "decades_above": decades_above,
+            "max_disagreement": max_disagreement,
+        },
+    )

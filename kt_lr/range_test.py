@@ -1,0 +1,180 @@
+"""Keras glue for the LR range test (Smith 2015; fast.ai's lr_find).
+
+The learning rate grows from ``start_lr`` to ``end_lr`` over ``num_steps``
+mini-batches of the user's data while the model trains; the loss of each batch
+is recorded. The curve logic lives in :mod:`kt_lr.suggest`.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from kt_lr import state, suggest
+from kt_lr.data import BatchStream, fixed_batches
+from kt_lr.results import RangeTestResult
+from kt_lr.validation import check_choice, check_int, check_lr_bounds, check_positive_float
+
+
+def lr_schedule(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp") -> np.ndarray:
+    """The learning rate of every step: geometric (``"exp"``) or linear."""
+    if mode == "exp":
+        return np.geomspace(start_lr, end_lr, num_steps)
+    return np.linspace(start_lr, end_lr, num_steps)
+
+
+def first_forward(model, batch) -> None:
+    """Build the model on one batch and fail clearly when the data does not fit it."""
+    try:
+        state.ensure_built(model, batch)
+        model(batch[0], training=False)
+    except ValueError as err:
+        if "is not built" in str(err):
+            raise
+        raise ValueError(
+            f"The model cannot run on a batch of your data: {err}. Check that `x` matches "
+            "the model's input shape (and dtype) and that `y` matches its output."
+        ) from err
+
+
+def _batch_loss(model, batch) -> float:
+    x, y, sw = batch
+    out = model.test_on_batch(x, y, sample_weight=sw, return_dict=True)
+    return float(out["loss"])
+
+
+def range_test(
+    model,
+    x,
+    y=None,
+    *,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_steps: int = 100,
+    batch_size: int = 32,
+    mode: str = "exp",
+    smoothing: float = 0.98,
+    diverge_factor: float = 4.0,
+    validation_data=None,
+    sample_weight=None,
+    seed: int | None = None,
+    verbose: int = 1,
+) -> RangeTestResult:
+    """Sweep the learning rate over ``num_steps`` training steps and record the loss.
+
+    Stops early when the smoothed loss exceeds ``diverge_factor`` times its
+    minimum or becomes NaN/inf. With ``validation_data`` the loss on a fixed
+    set of held-out batches is recorded after every step too. The model's
+    weights, optimizer state and learning rate are restored afterwards.
+    """
+    start_lr, end_lr = check_lr_bounds(start_lr, end_lr)
+    num_steps = check_int("num_steps", num_steps, 5)
+    check_choice("mode", mode, ("exp", "linear"))
+    if not 0 <= smoothing < 1:
+        raise ValueError(f"`smoothing` must be in [0, 1), got {smoothing!r} (0.98 is usual).")
+    diverge_factor = check_positive_float("diverge_factor", diverge_factor)
+    if diverge_factor <= 1:
+        raise ValueError(f"`diverge_factor` must be > 1, got {diverge_factor} (4 is usual).")
+    state._check_model(model)
+    stream = BatchStream(x, y, batch_size=batch_size, sample_weight=sample_weight, seed=seed)
+    val_batches = (
+        None
+        if validation_data is None
+        else fixed_batches(validation_data, batch_size=batch_size, max_batches=2)
+    )
+    first = stream.next_batch()
+    first_forward(model, first)
+    lrs = lr_schedule(start_lr, end_lr, num_steps, mode)
+    losses = np.full(num_steps, np.nan)
+    val_losses = None if val_batches is None else np.full(num_steps, np.nan)
+    smoothed = np.full(num_steps, np.nan)
+    stop_step, stop_reason = num_steps, "reached end_lr"
+    bar = keras.utils.Progbar(num_steps, verbose=verbose, unit_name="step") if verbose else None
+    avg, best = 0.0, np.inf
+    with state.preserved(model):
+        opt = model.optimizer
+        batch = first
+        for i, lr in enumerate(lrs):
+            opt.learning_rate.assign(lr)
+            xb, yb, swb = batch
+            out = model.train_on_batch(xb, yb, sample_weight=swb, return_dict=True)
+            loss = float(out["loss"])
+            losses[i] = loss
+            if val_losses is not None:
+                val_losses[i] = np.mean([_batch_loss(model, b) for b in val_batches])
+            if np.isfinite(loss):
+                avg = smoothing * avg + (1 - smoothing) * loss
+                smoothed[i] = avg / (1 - smoothing ** (i + 1))
+            if bar is not None:
+                bar.update(i + 1, [("lr", lr), ("loss", loss)])
+            if not np.isfinite(loss):
+                stop_step, stop_reason = i + 1, f"loss became {loss} at lr={lr:.3g}"
+                break
+            best = min(best, smoothed[i])
+            if i > 0 and smoothed[i] > diverge_factor * best:
+                stop_step = i + 1
+                stop_reason = (
+                    f"smoothed loss {smoothed[i]:.4g} exceeded {diverge_factor:g} x its "
+                    f"minimum {best:.4g} at lr={lr:.3g}"
+                )
+                break
+            batch = stream.next_batch()
+    if bar is not None and stop_step < num_steps:
+        bar.update(num_steps, [("stopped", stop_step)], finalize=True)
+    n = stop_step
+    lrs, losses, smoothed = lrs[:n], losses[:n], smoothed[:n]
+    if val_losses is not None:
+        val_losses = val_losses[:n]
+    if not np.any(np.isfinite(losses)):
+        raise RuntimeError(
+            f"The loss was {losses[0]} from the very first step (lr={lrs[0]:.3g}); nothing "
+            "to learn from. Check your data and labels for NaN/inf, the loss function for "
+            "your targets, or lower `start_lr`."
+        )
+    return summarize_curve(
+        lrs,
+        losses,
+        smoothed,
+        val_losses=val_losses,
+        stop_step=stop_step,
+        stop_reason=stop_reason,
+        settings={
+            "start_lr": start_lr,
+            "end_lr": end_lr,
+            "num_steps": num_steps,
+            "batch_size": stream.batch_size,
+            "mode": mode,
+            "smoothing": smoothing,
+            "diverge_factor": diverge_factor,
+            "seed": seed,
+            "optimizer": type(model.optimizer).__name__,
+        },
+    )
+
+
+def summarize_curve(
+    lrs, losses, smoothed, *, val_losses=None, stop_step=None, stop_reason="", settings=None
+) -> RangeTestResult:
+    """Run every suggestion heuristic over a recorded curve and build the result."""
+    found = suggest.suggest_all(lrs, losses, smoothed=smoothed)
+    suggestions = {k: (None if s is None else float(s.lr)) for k, s in found.items()}
+    reasons = [s.reason for s in found.values() if s is not None]
+    interval = suggest.interval_from_curve(lrs, smoothed)
+    low, high = (None, None) if interval is None else (float(interval[0]), float(interval[1]))
+    pick = suggestions.get("valley") or suggestions.get("steepest")
+    if pick is None:
+        reasons.append("the smoothed loss never decreased: no suggestion from the range test")
+    return RangeTestResult(
+        lrs=np.asarray(lrs),
+        losses=np.asarray(losses),
+        smoothed=np.asarray(smoothed),
+        val_losses=None if val_losses is None else np.asarray(val_losses),
+        stop_step=int(len(lrs) if stop_step is None else stop_step),
+        stop_reason=stop_reason,
+        suggestions=suggestions,
+        lr=pick,
+        low=low,
+        high=high,
+        reasons=reasons,
+        settings=dict(settings or {}),
+    )

@@ -1,0 +1,129 @@
+"""Snapshot and restore a compiled Keras model in memory, bit for bit.
+
+A snapshot holds the values of every model variable (trainable weights,
+non-trainable variables such as BatchNorm statistics and dropout seed state),
+the compiled metrics' variables, and every optimizer variable (iterations,
+moments, momentum, the learning rate). No files, no global RNG.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"`model` must be a keras.Model, got {type(model).__name__}. Build and compile "
+            "your model first, e.g. model.compile(optimizer=keras.optimizers.Adam(1e-3), "
+            "loss='mse')."
+        )
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "`model` is not compiled with an optimizer: kt_lr probes train it with its own "
+            "optimizer and loss. Call model.compile(optimizer=keras.optimizers.Adam(1e-3), "
+            "loss=...) before the probe."
+        )
+    if (
+        getattr(model, "loss", None) is None
+        and type(model).compute_loss is keras.Model.compute_loss
+    ):
+        raise ValueError(
+            "`model` was compiled without a loss. Pass one to model.compile(loss=...), or "
+            "override Model.compute_loss."
+        )
+    lr = model.optimizer._learning_rate
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or callable(lr):
+        raise ValueError(
+            "The model's optimizer uses a learning-rate schedule "
+            f"({type(lr).__name__}); a range test sets the learning rate itself. Compile "
+            "the model with a constant rate for the probe (e.g. "
+            "keras.optimizers.Adam(learning_rate=1e-3)), then build the schedule from the "
+            "finding with kt_lr.schedule_from(finding, ...)."
+        )
+
+
+def _values(variables) -> list[np.ndarray]:
+    return [np.array(keras.ops.convert_to_numpy(v.value), copy=True) for v in variables]
+
+
+@dataclass
+class Snapshot:
+    """Values of a model's and its optimizer's variables at one moment."""
+
+    model_variables: list
+    model_values: list[np.ndarray]
+    optimizer_variables: list
+    optimizer_values: list[np.ndarray]
+    optimizer_built: bool
+
+    def restore(self) -> None:
+        """Write every recorded value back into its variable."""
+        for var, val in zip(self.model_variables, self.model_values, strict=True):
+            var.assign(val)
+        for var, val in zip(self.optimizer_variables, self.optimizer_values, strict=True):
+            var.assign(val)
+
+
+def _model_variables(model) -> list:
+    seen: set[int] = set()
+    out = []
+    for v in [*model.variables, *model.metrics_variables]:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def ensure_built(model, example_batch=None) -> None:
+    """Build the model (from one batch if needed) and its optimizer's variables."""
+    if not model.built or not model.trainable_variables:
+        if example_batch is None:
+            raise ValueError(
+                "`model` is not built yet; pass data so kt_lr can build it, or call "
+                "model.build(input_shape) first."
+            )
+        model(example_batch[0], training=False)
+    opt = model.optimizer
+    if not opt.built:
+        opt.build(model.trainable_variables)
+
+
+def snapshot(model) -> Snapshot:
+    """Record the model's and its optimizer's state (the optimizer must be built)."""
+    mvars = _model_variables(model)
+    ovars = list(model.optimizer.variables)
+    return Snapshot(
+        model_variables=mvars,
+        model_values=_values(mvars),
+        optimizer_variables=ovars,
+        optimizer_values=_values(ovars),
+        optimizer_built=model.optimizer.built,
+    )
+
+
+@contextmanager
+def preserved(model):
+    """Context manager: whatever happens inside, the model's state is put back."""
+    snap = snapshot(model)
+    try:
+        yield snap
+    finally:
+        snap.restore()
+
+
+def state_equal(a: Snapshot, b: Snapshot) -> bool:
+    """True when two snapshots hold bit-for-bit identical values."""
+    if len(a.model_values) != len(b.model_values):
+        return False
+    if len(a.optimizer_values) != len(b.optimizer_values):
+        return False
+    pairs = [
+        *zip(a.model_values, b.model_values, strict=True),
+        *zip(a.optimizer_values, b.optimizer_values, strict=True),
+    ]
+    return all(x.dtype == y.dtype and x.tobytes() == y.tobytes() for x, y in pairs)

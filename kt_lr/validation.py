@@ -1,0 +1,59 @@
+"""Argument checks shared by the probes: one place, errors that say what to do."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def check_positive_float(name: str, value) -> float:
+    """``value`` as a finite float > 0, or a ValueError naming ``name``."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}.") from None
+    if not math.isfinite(out) or out <= 0:
+        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
+    return out
+
+
+def check_lr_bounds(start_lr, end_lr, *, start_name="start_lr", end_name="end_lr"):
+    """Validated ``(start, end)`` learning-rate bounds with ``start < end``."""
+    start = check_positive_float(start_name, start_lr)
+    end = check_positive_float(end_name, end_lr)
+    if start >= end:
+        raise ValueError(
+            f"`{start_name}` ({start:g}) must be smaller than `{end_name}` ({end:g}); e.g. "
+            f"{start_name}=1e-7, {end_name}=10."
+        )
+    return start, end
+
+
+def check_int(name: str, value, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``, or a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_choice(name: str, value, choices) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError listing them."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}.")
+    return value
+
+
+def check_lr_grid(lrs) -> np.ndarray:
+    """A sorted float64 array of positive, finite, distinct learning rates (>= 2)."""
+    arr = np.asarray(lrs, dtype=np.float64).ravel()
+    if arr.size < 2:
+        raise ValueError(
+            "`lrs` needs at least 2 learning rates, e.g. lrs=np.geomspace(1e-6, 1, 50)."
+        )
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError("`lrs` must hold finite learning rates > 0.")
+    arr = np.unique(arr)
+    return arr

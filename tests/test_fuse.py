@@ -1,0 +1,113 @@
+"""Fusion is pure: hand-built probe results with known edges."""
+
+import math
+
+import numpy as np
+import pytest
+
+from kt_lr.fuse import differential_edge, fuse, range_test_edge
+from kt_lr.results import LossDifferentialResult, RangeTestResult
+
+
+def rt_result(edge_lr: float | None, n=80):
+    lrs = np.geomspace(1e-6, 10, n)
+    if edge_lr is None:
+        sm = np.linspace(1.0, 2.0, n)
+    else:
+        t = np.log10(lrs / edge_lr)
+        sm = 1.0 - 0.5 / (1 + np.exp(-3 * (t + 1.5))) + np.where(t > 0, t**2, 0)
+    return RangeTestResult(
+        lrs=lrs,
+        losses=sm.copy(),
+        smoothed=sm,
+        val_losses=None,
+        stop_step=n,
+        stop_reason="reached end_lr",
+        suggestions={"valley": None},
+        lr=None,
+        low=None,
+        high=None,
+    )
+
+
+def ld_result(largest_negative, lowest_mean, mean_at_lowest=-0.1):
+    lrs = np.geomspace(1e-6, 10, 50)
+    mean = np.zeros(50)
+    if lowest_mean is not None:
+        mean[np.argmin(np.abs(np.log(lrs / lowest_mean)))] = mean_at_lowest
+    z = np.zeros(50)
+    return LossDifferentialResult(
+        lrs=lrs,
+        deltas=np.zeros((2, 50)),
+        base_losses=np.ones(2),
+        mean=mean,
+        median=z,
+        std=z,
+        t_low=z,
+        t_high=z,
+        boot_low=z,
+        boot_high=z,
+        confidence=0.95,
+        best={
+            "lowest_mean": lowest_mean,
+            "lowest_median": lowest_mean,
+            "lowest_upper": lowest_mean,
+            "largest_negative": largest_negative,
+        },
+        method="affine",
+        holdout=False,
+    )
+
+
+def test_edges():
+    rt = rt_result(1e-2)
+    assert range_test_edge(rt) == pytest.approx(1e-2, rel=0.2)
+    assert range_test_edge(rt_result(None)) is None
+    assert differential_edge(ld_result(3e-2, 1e-2)) == 3e-2
+    assert differential_edge(ld_result(None, 1e-2)) == pytest.approx(1e-2, rel=0.2)
+    assert differential_edge(ld_result(None, 1e-2, mean_at_lowest=0.1)) is None
+
+
+def test_agreeing_probes_geometric_mean():
+    rt = rt_result(1e-2)
+    ld = ld_result(2e-2, 1e-2)
+    edge_rt = range_test_edge(rt)
+    f = fuse(rt, ld, divisor=4)
+    edge = math.sqrt(edge_rt * 2e-2)
+    assert f.candidates["edge"] == pytest.approx(edge)
+    assert f.lr == pytest.approx(edge / 4)
+    assert f.low == pytest.approx(edge / 40)
+    assert f.high == pytest.approx(edge)
+    assert f.low <= f.lr <= f.high
+    assert any("geometric mean" in r for r in f.reasons)
+
+
+def test_disagreeing_probes_trust_lower_edge():
+    f = fuse(rt_result(1.0), ld_result(1e-3, 5e-4), divisor=2)
+    assert f.candidates["edge"] == pytest.approx(1e-3)
+    assert f.lr == pytest.approx(5e-4)
+    assert any("disagree" in r for r in f.reasons)
+
+
+def test_single_probe_and_bounds():
+    f = fuse(None, ld_result(1e-1, 5e-2), divisor=4, bounds=(1e-6, 1e-2))
+    assert f.lr == pytest.approx(1e-2) and f.high == pytest.approx(1e-2)
+    assert f.low <= f.lr
+    f2 = fuse(rt_result(1e-3), None)
+    assert f2.range_test is not None and f2.differential is None
+
+
+def test_nothing_learned_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="Neither probe"):
+        fuse(rt_result(None), ld_result(None, None))
+    with pytest.raises(ValueError, match="divisor"):
+        fuse(rt_result(1e-2), None, divisor=0.5)
+
+
+def test_finding_frames_and_dict():
+    f = fuse(rt_result(1e-2), ld_result(2e-2, 1e-2))
+    d = f.to_dict()
+    assert d["lr"] == f.lr and d["low"] == f.low and d["high"] == f.high
+    frame = f.to_frame()
+    assert frame.iloc[0]["name"] == "pick" and frame.iloc[0]["lr"] == f.lr
+    assert "Learning rate" in f.summary()
