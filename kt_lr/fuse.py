@@ -3,8 +3,8 @@
 Both probes estimate the same thing from two sides: the *edge of stability*,
 the learning rate beyond which training stops making progress.
 
-* Range test: the LR at the minimum of the smoothed loss of the sweep (past
-  it, the loss climbs). It is measured while the model trains, so it sees a
+* Range test: the LR at the minimum of the (centred-smoothed) loss of the
+  sweep (past it, the loss climbs). It is measured while the model trains, so it sees a
   few hundred steps of dynamics, but it runs late (the LR moves on before the
   damage shows) and points high on sharp models.
 * Loss differentials: the largest LR whose whole confidence interval of ΔL
@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from kt_lr import suggest
 from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult
 
 DEFAULTS = {
@@ -37,14 +38,19 @@ DEFAULTS = {
 
 
 def range_test_edge(result: RangeTestResult) -> float | None:
-    """LR at the minimum of the smoothed range-test loss (``None`` without descent)."""
-    sm = np.asarray(result.smoothed, dtype=float)
-    finite = np.isfinite(sm)
-    if finite.sum() < 5:
+    """LR at the minimum of the range-test loss (``None`` without descent).
+
+    The curve is despiked and smoothed with a centred Savitzky-Golay filter: the
+    sweep's EMA lags by tens of steps, so its minimum sits well past the edge.
+    """
+    raw = np.asarray(result.losses, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(raw))
+    n = int(bad[0]) if bad.size else raw.size
+    if n < 5:
         return None
-    idx = int(np.nanargmin(np.where(finite, sm, np.nan)))
-    first = int(np.argmax(finite))
-    if idx <= first or sm[idx] >= sm[first]:
+    curve = suggest.savgol_smooth(suggest.despike(raw[:n]))
+    idx = int(np.argmin(curve))
+    if idx == 0 or curve[idx] >= curve[0]:
         return None
     return float(result.lrs[idx])
 
