@@ -159,7 +159,9 @@ def summarize_curve(
     found = suggest.suggest_all(lrs, losses, smoothed=smoothed)
     suggestions = {k: (None if s is None else float(s.lr)) for k, s in found.items()}
     reasons = [s.reason for s in found.values() if s is not None]
-    interval = suggest.interval_from_curve(lrs, smoothed)
+    # the lag-free (despiked, Savitzky-Golay) curve: the EMA's minimum trails the real one
+    x_lrs, _, curve = suggest.prepare_curve(lrs, losses)
+    interval = suggest.interval_from_curve(x_lrs, curve) if len(curve) >= 5 else None
     low, high = (None, None) if interval is None else (float(interval[0]), float(interval[1]))
     pick = suggestions.get("valley") or suggestions.get("steepest")
     if pick is None:

@@ -154,6 +154,11 @@ def best_lr_rules(lrs, summary: dict) -> dict[str, float | None]:
     grid = np.asarray(lrs, dtype=float)
     if grid.ndim != 1:
         raise ValueError(f"lrs must be a 1-D array, got shape {grid.shape}.")
+    if np.any(np.diff(grid) <= 0):
+        raise ValueError(
+            "lrs must be strictly increasing (the rules walk the grid from small to large); "
+            "sort the LRs and the summary columns together."
+        )
     missing = [k for k in ("mean", "median", "t_low", "t_high") if k not in summary]
     if missing:
         raise ValueError(f"summary is missing {missing}; build it with summarize(deltas).")

@@ -23,8 +23,8 @@ A curve "has no descent" when its smoothed loss never falls more than
 heuristic returns ``None``. The noise is the robust standard deviation (1.4826 x
 median absolute deviation) of the despiked losses around the smoothed curve; the
 4-sigma bar keeps a flat but noisy plateau from producing answers (a pure-noise
-plateau of 100 steps falls about 1.6 sigma below its start, rarely more than 4). Curves with fewer than ``MIN_POINTS``
-usable points also give ``None``.
+plateau of 100 steps falls about 1.6 sigma below its start, rarely more than 4).
+Curves with fewer than ``MIN_POINTS`` usable points also give ``None``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from scipy.ndimage import median_filter
 from scipy.signal import savgol_filter
 
 __all__ = [
+    "HEURISTICS",
     "MIN_POINTS",
     "MIN_RELATIVE_DROP",
     "NOISE_SIGMAS",
@@ -280,7 +281,10 @@ def steepest(lrs, losses, *, diverge_factor: float = 4.0) -> Suggestion | None:
     each) are ignored because the smoothing is least reliable at the edges.
     ``None`` when the curve has no descent or fewer than ``MIN_POINTS`` usable points.
     """
-    x, y, c = prepare_curve(lrs, losses, diverge_factor)
+    return _steepest(*prepare_curve(lrs, losses, diverge_factor))
+
+
+def _steepest(x: np.ndarray, y: np.ndarray, c: np.ndarray) -> Suggestion | None:
     if not _has_descent(c, y):
         return None
     wide = savgol_smooth(y, window=_auto_window(y.size, 2, 4))
@@ -325,7 +329,10 @@ def valley(lrs, losses, *, diverge_factor: float = 4.0) -> Suggestion | None:
     span's drop, measured in loss, so it does not depend on where the sweep began.
     ``None`` when the curve has no descent.
     """
-    x, y, c = prepare_curve(lrs, losses, diverge_factor)
+    return _valley(*prepare_curve(lrs, losses, diverge_factor))
+
+
+def _valley(x: np.ndarray, y: np.ndarray, c: np.ndarray) -> Suggestion | None:
     if not _has_descent(c, y):
         return None
     start, end = _longest_decreasing(c)
@@ -343,11 +350,14 @@ def valley(lrs, losses, *, diverge_factor: float = 4.0) -> Suggestion | None:
 
 
 def minimum_div10(lrs, losses, *, diverge_factor: float = 4.0) -> Suggestion | None:
-    """ "min/10": the LR at the minimum of the smoothed loss divided by 10.
+    """The "min/10" rule: the LR at the minimum of the smoothed loss divided by 10.
 
     Clipped to ``lrs[0]``. ``None`` when the minimum is the first point (no descent).
     """
-    x, y, c = prepare_curve(lrs, losses, diverge_factor)
+    return _minimum_div10(*prepare_curve(lrs, losses, diverge_factor))
+
+
+def _minimum_div10(x: np.ndarray, y: np.ndarray, c: np.ndarray) -> Suggestion | None:
     if not _has_descent(c, y):
         return None
     i = int(np.argmin(c))
@@ -377,9 +387,11 @@ def slide(
     ``d = min(lr_diff, len(c) - 1)``, step ``i`` is "still falling" when the window
     of ``d`` steps ending there falls by at least ``thresh`` of ``scale`` per step,
     ``c[i - d] - c[i] >= thresh * scale * d``, and has not turned up yet,
-    ``c[i] <= min(c[i - d : i + 1]) + thresh * scale``. Starting at the last usable point, step left
-    until a step is still falling; that LR, times ``adjust_value`` and clipped to
-    the usable LR range, is the answer. ``None`` when no step qualifies.
+    ``c[i] <= min(c[i - d : i + 1]) + thresh * scale``. Starting at the last usable
+    point, step left until a step is still falling; that LR, times ``adjust_value``
+    and clipped to the usable LR range, is the answer. ``None`` when no step
+    qualifies. (Our own rule; with ``thresh=0.005`` over 15 steps the window must
+    fall by 7.5% of the loss range.)
     """
     if int(lr_diff) != lr_diff or lr_diff < 1:
         raise ValueError(f"lr_diff must be a positive integer (steps), got {lr_diff!r}.")
@@ -387,7 +399,12 @@ def slide(
         raise ValueError(f"thresh must be >= 0 (fraction of the loss range), got {thresh!r}.")
     if not (np.isfinite(adjust_value) and adjust_value > 0):
         raise ValueError(f"adjust_value must be a positive number, got {adjust_value!r}.")
-    x, y, c = prepare_curve(lrs, losses, diverge_factor)
+    return _slide(*prepare_curve(lrs, losses, diverge_factor), lr_diff, thresh, adjust_value)
+
+
+def _slide(
+    x: np.ndarray, y: np.ndarray, c: np.ndarray, lr_diff: int, thresh: float, adjust_value: float
+) -> Suggestion | None:
     if not _has_descent(c, y):
         return None
     d = min(int(lr_diff), c.size - 1)
@@ -416,7 +433,7 @@ HEURISTICS: dict[str, Callable[..., Suggestion | None]] = {
     "min/10": minimum_div10,
     "slide": slide,
 }
-"""Every heuristic by its result key."""
+"""Every heuristic by its result key, each ``fn(lrs, losses, *, diverge_factor=4.0)``."""
 
 
 def suggest_all(
@@ -440,7 +457,13 @@ def suggest_all(
             )
         cut = _first_nonfinite(smoothed)
         lrs, losses = lrs[:cut], losses[:cut]
-    return {name: fn(lrs, losses, diverge_factor=diverge_factor) for name, fn in HEURISTICS.items()}
+    curve = prepare_curve(lrs, losses, diverge_factor)  # shared: the same as each one's own
+    return {
+        "steepest": _steepest(*curve),
+        "valley": _valley(*curve),
+        "min/10": _minimum_div10(*curve),
+        "slide": _slide(*curve, 15, 0.005, 1.0),
+    }
 
 
 def interval_from_curve(

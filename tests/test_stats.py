@@ -210,5 +210,7 @@ def test_best_rules_rejects_mismatched_grid():
     s = summarize(parabola_deltas(0.05)[1], n_boot=50, rng=0)
     with pytest.raises(ValueError, match="lrs"):
         best_lr_rules(LRS[:-1], s)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        best_lr_rules(LRS[::-1], s)
     with pytest.raises(ValueError, match="summarize"):
         best_lr_rules(LRS, {"mean": s["mean"]})

@@ -1,0 +1,183 @@
+"""Plots of the probe results (matplotlib, imported lazily: the ``plot`` extra).
+
+Every function draws with the object-oriented API (``matplotlib.figure.Figure``),
+never pyplot's global state, so it works headless and inside other figures:
+pass ``ax`` to draw into your own axes, or get a new :class:`Figure` back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult
+
+__all__ = ["plot_finding", "plot_loss_differential", "plot_range_test"]
+
+_MISSING = "plotting needs matplotlib: pip install 'kt-lr[plot]'"
+_SUGGESTION_COLORS = {"steepest": "C2", "valley": "C3", "min/10": "C4", "slide": "C5"}
+_BEST_MARKERS = {"lowest_mean": "o", "lowest_median": "s", "lowest_upper": "v"}
+_BEST_MARKERS["largest_negative"] = "D"
+
+
+def _figure(figsize: tuple[float, float] | None) -> Figure | None:
+    """A new Figure (``None`` for ``figsize=None``: only check matplotlib is there)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError(_MISSING) from err
+    return None if figsize is None else Figure(figsize=figsize, layout="constrained")
+
+
+def _new_axes(ax: Axes | None) -> tuple[Figure, Axes]:
+    if ax is not None:
+        _figure(None)
+        return ax.figure, ax
+    fig = _figure((7.0, 4.5))
+    return fig, fig.add_subplot()
+
+
+def _finite(values) -> np.ndarray:
+    """Float copy with ``inf`` turned into ``nan`` (matplotlib leaves gaps at nan)."""
+    arr = np.array(values, dtype=float)
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
+
+
+def _interp_log(lrs: np.ndarray, values: np.ndarray, lr: float) -> float | None:
+    ok = np.isfinite(values)
+    if not ok.any():
+        return None
+    return float(np.interp(np.log(lr), np.log(lrs[ok]), values[ok]))
+
+
+def _mark_choice(ax: Axes, lr: float, low: float | None, high: float | None) -> None:
+    if low is not None and high is not None:
+        ax.axvspan(low, high, color="C1", alpha=0.15, label=f"explore [{low:.2g}, {high:.2g}]")
+    ax.axvline(lr, color="k", linewidth=2, label=f"pick {lr:.2g}")
+
+
+def _draw_range_test(ax: Axes, result: RangeTestResult, own_choice: bool = True) -> None:
+    lrs = np.asarray(result.lrs, dtype=float)
+    raw, smooth = _finite(result.losses), _finite(result.smoothed)
+    ax.set_xscale("log")
+    ax.plot(lrs, raw, color="C0", alpha=0.3, linewidth=1, label="loss")
+    ax.plot(lrs, smooth, color="C0", linewidth=2.2, label="smoothed")
+    if result.val_losses is not None:
+        ax.plot(lrs, _finite(result.val_losses), color="C7", linestyle="--", label="val loss")
+    extra = iter(f"C{i}" for i in range(6, 10))
+    for name, lr in result.suggestions.items():
+        if lr is not None:
+            color = _SUGGESTION_COLORS.get(name) or next(extra, "C9")
+            ax.axvline(lr, color=color, linestyle=":", linewidth=1.6, label=f"{name} {lr:.2g}")
+    if own_choice:
+        if result.low is not None and result.high is not None:
+            ax.axvspan(result.low, result.high, color="C1", alpha=0.12, label="interval")
+        if result.lr is not None:
+            y = _interp_log(lrs, smooth, result.lr)
+            if y is None:
+                y = _interp_log(lrs, raw, result.lr)
+            if y is not None:
+                ax.plot([result.lr], [y], "k*", markersize=13, label=f"pick {result.lr:.2g}")
+    # y-limits: from just under the lowest loss (smoothed, or the raw loss's 2nd
+    # percentile, as the smoothed curve can lag) to 1.5x the starting smoothed loss,
+    # so the divergence at the end does not squash the interesting part
+    curve = smooth if np.isfinite(smooth).any() else raw
+    seen = curve[np.isfinite(curve)]
+    if seen.size:
+        lo, start = float(seen.min()), float(seen[0])
+        if np.isfinite(raw).any():
+            lo = min(lo, float(np.nanpercentile(raw, 2)))
+        hi = start + 0.5 * abs(start)
+        if not hi > lo:
+            hi = lo + max(abs(lo), 1.0)
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.set_title(f"LR range test ({result.stop_reason})" if result.stop_reason else "LR range test")
+    ax.legend(fontsize="small")
+
+
+def _draw_differential(ax: Axes, result: LossDifferentialResult) -> None:
+    lrs = np.asarray(result.lrs, dtype=float)
+    mean, t_low, t_high = _finite(result.mean), _finite(result.t_low), _finite(result.t_high)
+    ax.set_xscale("log")
+    ok = np.isfinite(t_low) & np.isfinite(t_high)
+    ax.fill_between(
+        lrs,
+        np.where(ok, t_low, 0.0),
+        np.where(ok, t_high, 0.0),
+        where=ok,
+        color="C0",
+        alpha=0.2,
+        label=f"{result.confidence:.0%} t-interval",
+    )
+    ax.plot(lrs, mean, color="C0", linewidth=2, label="mean ΔL")
+    ax.plot(lrs, _finite(result.boot_low), "C0--", linewidth=1, label="bootstrap interval")
+    ax.plot(lrs, _finite(result.boot_high), "C0--", linewidth=1)
+    ax.axhline(0.0, color="k", linewidth=0.8)
+    for i, (rule, lr) in enumerate(result.best.items()):
+        if lr is not None:
+            y = _interp_log(lrs, mean, lr)
+            ax.plot(
+                [lr],
+                [0.0 if y is None else y],
+                linestyle="none",
+                marker=_BEST_MARKERS.get(rule, "P"),
+                color=f"C{i + 2}",
+                markersize=8,
+                label=f"{rule.replace('_', ' ')} {lr:.2g}",
+            )
+    # y-limits: the dip below zero and as much above it, not the explosion
+    low_seen = np.concatenate([t_low[np.isfinite(t_low)], mean[np.isfinite(mean)]])
+    high_seen = np.concatenate([t_high[np.isfinite(t_high)], mean[np.isfinite(mean)]])
+    if low_seen.size and low_seen.min() < 0:
+        lo = float(low_seen.min())
+        hi = max(min(float(high_seen.max()), abs(lo)), 0.1 * abs(lo))
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("ΔL = L(after one step) − L(before)")
+    ax.set_title(f"One-step loss differentials ({result.method})")
+    ax.legend(fontsize="small")
+
+
+def plot_range_test(result: RangeTestResult, ax: Axes | None = None) -> Figure:
+    """Loss vs LR (log x): raw loss, smoothed loss, optional validation loss, each
+    suggestion as a dotted line, the interval shaded and the pick starred."""
+    fig, ax = _new_axes(ax)
+    _draw_range_test(ax, result)
+    return fig
+
+
+def plot_loss_differential(result: LossDifferentialResult, ax: Axes | None = None) -> Figure:
+    """Mean ΔL vs LR (log x) with the t-interval band, the bootstrap interval
+    (dashed), the zero line and a marker at each best-LR rule's answer."""
+    fig, ax = _new_axes(ax)
+    _draw_differential(ax, result)
+    return fig
+
+
+def plot_finding(finding: LRFinding) -> Figure:
+    """The probes side by side (one panel each; one panel if only one ran) with the
+    fused pick and the ``[low, high]`` search interval marked on every panel."""
+    panels = [p for p in (finding.range_test, finding.differential) if p is not None] or [None]
+    fig = _figure((6.5 * len(panels), 4.5))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, panel in zip(axes, panels, strict=True):
+        if panel is finding.range_test and panel is not None:
+            _draw_range_test(ax, panel, own_choice=False)
+        elif panel is not None:
+            _draw_differential(ax, panel)
+        else:
+            ax.set_xscale("log")
+            ax.set_xlim(finding.low / 10, finding.high * 10)
+            ax.set_xlabel("learning rate")
+        _mark_choice(ax, finding.lr, finding.low, finding.high)
+        ax.legend(fontsize="small")
+    fig.suptitle(f"learning rate {finding.lr:.3g}, explore [{finding.low:.3g}, {finding.high:.3g}]")
+    return fig

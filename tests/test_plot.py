@@ -1,0 +1,150 @@
+"""Plots of hand-built results (no Keras): right figure, axes and artists; PNG saves."""
+
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from kt_lr.plot import plot_finding, plot_loss_differential, plot_range_test  # noqa: E402
+from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult  # noqa: E402
+from kt_lr.stats import best_lr_rules, summarize  # noqa: E402
+from kt_lr.suggest import ema_smooth, interval_from_curve, suggest_all  # noqa: E402
+
+
+def range_result(val=True, diverge=True):
+    lrs = np.geomspace(1e-6, 1, 100)
+    x = np.log10(lrs)
+    losses = 0.1 + 0.9 / (1 + np.exp(3 * (x + 3)))
+    losses = losses + np.where(x > -1, 0.1 * (10 ** (3 * (x + 1)) - 1), 0.0)
+    losses *= 1 + 0.03 * np.random.default_rng(0).standard_normal(lrs.size)
+    if diverge:
+        losses[95:] = np.inf
+    smoothed = ema_smooth(losses)
+    found = suggest_all(lrs, losses)
+    suggestions = {k: (None if s is None else s.lr) for k, s in found.items()}
+    suggestions["slide"] = None  # one heuristic without an answer
+    low, high = interval_from_curve(lrs, smoothed)
+    return RangeTestResult(
+        lrs=lrs,
+        losses=losses,
+        smoothed=smoothed,
+        val_losses=losses * 1.1 if val else None,
+        stop_step=95,
+        stop_reason="diverged",
+        suggestions=suggestions,
+        lr=suggestions["valley"],
+        low=low,
+        high=high,
+    )
+
+
+def differential_result():
+    lrs = np.geomspace(1e-5, 1, 30)
+    u = lrs / 1e-2
+    rng = np.random.default_rng(1)
+    deltas = (u**2 - 2 * u)[None, :] + 0.1 * rng.standard_normal((8, lrs.size))
+    deltas[3, -2:] = np.nan  # diverged at the largest LRs
+    s = summarize(deltas, n_boot=100, rng=0)
+    return LossDifferentialResult(
+        lrs=lrs,
+        deltas=deltas,
+        base_losses=np.ones(8),
+        mean=s["mean"],
+        median=s["median"],
+        std=s["std"],
+        t_low=s["t_low"],
+        t_high=s["t_high"],
+        boot_low=s["boot_low"],
+        boot_high=s["boot_high"],
+        confidence=0.95,
+        best=best_lr_rules(lrs, s),
+        method="affine",
+        holdout=False,
+    )
+
+
+def test_plot_range_test(tmp_path):
+    result = range_result()
+    fig = plot_range_test(result)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    # raw, smoothed, val, 3 suggestion lines (slide is None), the starred pick
+    assert len(ax.lines) == 7
+    assert len(ax.patches) == 1  # the interval
+    labels = ax.get_legend_handles_labels()[1]
+    assert any(lab.startswith("valley") for lab in labels)
+    assert not any(lab.startswith("slide") for lab in labels)
+    # the divergence does not squash the plot: top is 1.5x the first smoothed loss
+    assert ax.get_ylim()[1] == pytest.approx(1.5 * result.smoothed[0])
+    assert ax.get_ylim()[0] < np.nanmin(result.smoothed)
+    assert ax.get_ylim()[0] < np.nanpercentile(
+        np.where(np.isfinite(result.losses), result.losses, np.nan), 2
+    )
+    fig.savefig(tmp_path / "range.png")
+    assert (tmp_path / "range.png").stat().st_size > 1000
+
+
+def test_plot_range_test_without_val_or_pick_into_given_axes(tmp_path):
+    from matplotlib.figure import Figure as F
+
+    result = range_result(val=False)
+    result.lr, result.low, result.high = None, None, None
+    host = F()
+    ax = host.add_subplot()
+    fig = plot_range_test(result, ax=ax)
+    assert fig is host
+    assert len(ax.lines) == 2 + 3 and len(ax.patches) == 0
+    fig.savefig(tmp_path / "range2.png")
+
+
+def test_plot_loss_differential(tmp_path):
+    result = differential_result()
+    fig = plot_loss_differential(result)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    n_best = sum(v is not None for v in result.best.values())
+    assert n_best == 4
+    # mean, two bootstrap bounds, zero line, one marker per answered rule
+    assert len(ax.lines) == 4 + n_best
+    assert len(ax.collections) == 1  # the t-interval band
+    bottom, top = ax.get_ylim()
+    assert bottom < np.nanmin(result.t_low) and 0 < top < np.nanmax(result.t_high)
+    fig.savefig(tmp_path / "diff.png")
+    assert (tmp_path / "diff.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "which, n_axes",
+    [("both", 2), ("range", 1), ("diff", 1), ("none", 1)],
+)
+def test_plot_finding(tmp_path, which, n_axes):
+    rt = range_result() if which in ("both", "range") else None
+    ld = differential_result() if which in ("both", "diff") else None
+    finding = LRFinding(
+        lr=2e-3, low=5e-4, high=8e-3, reasons=["test"], range_test=rt, differential=ld
+    )
+    fig = plot_finding(finding)
+    assert isinstance(fig, Figure) and len(fig.axes) == n_axes
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log"
+        assert [line.get_label() for line in ax.lines].count("pick 0.002") == 1
+        assert any(p.get_label().startswith("explore [") for p in ax.patches)
+    if rt is not None:  # the range test's own pick and interval give way to the finding's
+        assert len(fig.axes[0].lines) == 2 + 1 + 3 + 1
+        assert len(fig.axes[0].patches) == 1
+    fig.savefig(tmp_path / f"finding_{which}.png")
+    assert (tmp_path / f"finding_{which}.png").stat().st_size > 1000
+
+
+def test_missing_matplotlib_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"pip install 'kt-lr\[plot\]'"):
+        plot_range_test(range_result())
+    with pytest.raises(ImportError, match="plotting needs matplotlib"):
+        plot_finding(LRFinding(lr=1e-3, low=1e-4, high=1e-2, reasons=[]))
