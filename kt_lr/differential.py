@@ -29,6 +29,8 @@ from kt_lr.validation import check_int, check_lr_grid
 
 DEFAULT_GRID = (1e-7, 10.0, 50)
 AFFINE_RTOL = 1e-3
+VECTORIZE_MAX_FLOATS = 5e7
+CHUNK = 20
 
 
 def default_lrs(low: float = DEFAULT_GRID[0], high: float = DEFAULT_GRID[1], num=DEFAULT_GRID[2]):
@@ -50,9 +52,11 @@ class _TFEngine:
         self.ovars = list(self.opt.variables)
         self.mvars = list(model.metrics_variables)
         self._kwargs = {"training": True} if getattr(model, "_call_has_training_arg", True) else {}
-        self.affine = tf.function(self._affine, reduce_retracing=True)
+        num_params = sum(int(np.prod(v.shape)) for v in self.tvars)
+        # vectorising the grid holds one copy of the weights per LR: cap that memory
+        self.vectorize = num_params * DEFAULT_GRID[2] <= VECTORIZE_MAX_FLOATS
+        self.affine = tf.function(self._affine_many, reduce_retracing=True)
         self.step = tf.function(self._step, reduce_retracing=True)
-        self.check = tf.function(self._check, reduce_retracing=True)
 
     # --- pieces traced inside the compiled functions --------------------------------
     def _loss(self, w, nt, x, y, sw):
@@ -110,35 +114,72 @@ class _TFEngine:
         return w0, nt0, o0, grads
 
     # --- compiled entry points ---------------------------------------------------------
-    def _affine(self, x, y, sw, xe, ye, swe, lrs):
+    def _affine_one(self, x, y, sw, xe, ye, swe, lrs, check_lrs):
         tf = self.tf
         w0, nt0, o0, grads = self._prepare(x, y, sw)
         a = self._update_at(0.0, grads, w0, o0)
         b = self._update_at(1.0, grads, w0, o0)
         d = [bi - ai for ai, bi in zip(a, b, strict=True)]
         base = self._loss(w0, nt0, xe, ye, swe)
+        # run-time affinity check: real updates at the check LRs must land on the line
+        # (an update that overflows at a huge check LR says nothing against affinity; a
+        # non-finite a or d, e.g. Ftrl at LR 0, does)
+        line_ok = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in a + d])
+        dev = tf.constant(0.0, tf.float32)
+        for j in range(2):
+            lr_c = check_lrs[j]
+            c = self._update_at(lr_c, grads, w0, o0)
+            dev_j = tf.constant(0.0, tf.float32)
+            for ai, di, ci in zip(a, d, c, strict=True):
+                pred = ai + tf.cast(lr_c, ai.dtype) * di
+                scale = tf.reduce_max(tf.abs(ci - ai)) + tf.reduce_max(tf.abs(ai)) * 1e-6 + 1e-12
+                rel = tf.cast(tf.reduce_max(tf.abs(ci - pred)) / scale, "float32")
+                dev_j = tf.maximum(dev_j, rel)
+            c_ok = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in c])
+            dev_j = tf.where(c_ok, dev_j, tf.constant(0.0, tf.float32))
+            dev = tf.maximum(dev, dev_j)
+        inf = tf.constant(np.inf, tf.float32)
+        dev = tf.where(line_ok & tf.math.is_finite(dev), dev, inf)
+
+        def loss_at(lr):
+            w = [ai + tf.cast(lr, ai.dtype) * di for ai, di in zip(a, d, strict=True)]
+            return self._loss(w, nt0, xe, ye, swe)
+
+        if self.vectorize:
+            # every LR of the grid in one batched forward pass
+            return base, tf.vectorized_map(loss_at, lrs), dev
         n = tf.shape(lrs)[0]
         out = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
-            lr = tf.cast(lrs[i], a[0].dtype) if a else lrs[i]
-            w = [ai + tf.cast(lr, ai.dtype) * di for ai, di in zip(a, d, strict=True)]
-            out = out.write(i, self._loss(w, nt0, xe, ye, swe))
-        return base, out.stack()
+            out = out.write(i, loss_at(lrs[i]))
+        return base, out.stack(), dev
 
-    def _check(self, x, y, sw, lr):
-        """Max relative deviation of a real update at ``lr`` from the affine line."""
+    def _affine_many(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
+        """``_affine_one`` over a stack of subsamples (leading axis), in-graph."""
         tf = self.tf
-        w0, _, o0, grads = self._prepare(x, y, sw)
-        a = self._update_at(0.0, grads, w0, o0)
-        b = self._update_at(1.0, grads, w0, o0)
-        c = self._update_at(lr, grads, w0, o0)
-        worst = tf.constant(0.0, tf.float32)
-        for ai, bi, ci in zip(a, b, c, strict=True):
-            pred = ai + tf.cast(lr, ai.dtype) * (bi - ai)
-            scale = tf.reduce_max(tf.abs(ci - ai)) + tf.reduce_max(tf.abs(ai)) * 1e-6 + 1e-12
-            dev = tf.reduce_max(tf.abs(ci - pred)) / scale
-            worst = tf.maximum(worst, tf.cast(dev, tf.float32))
-        return worst
+        n = tf.shape(tf.nest.flatten(xs)[0])[0]
+        bases = tf.TensorArray(tf.float32, size=n)
+        losses = tf.TensorArray(tf.float32, size=n)
+        devs = tf.TensorArray(tf.float32, size=n)
+
+        def pick(tree, i):
+            return None if tree is None else tf.nest.map_structure(lambda t: t[i], tree)
+
+        for i in tf.range(n):
+            base, out, dev = self._affine_one(
+                pick(xs, i),
+                pick(ys, i),
+                pick(sws, i),
+                pick(xes, i),
+                pick(yes, i),
+                pick(swes, i),
+                lrs,
+                check_lrs,
+            )
+            bases = bases.write(i, base)
+            losses = losses.write(i, out)
+            devs = devs.write(i, dev)
+        return bases.stack(), losses.stack(), devs.stack()
 
     def _step(self, x, y, sw, xe, ye, swe, lr):
         """Brute force: a real optimizer step at ``lr``, loss after, all state restored."""
@@ -159,12 +200,72 @@ def _engine(model):
             f"loss_differential runs on the TensorFlow backend for now (KERAS_BACKEND="
             f"{backend!r}); set KERAS_BACKEND=tensorflow."
         )
-    return _TFEngine(model)
+    # tracing costs more than a whole probe on small models: keep the compiled engine on
+    # the model while its optimizer, loss and variables stay the same
+    key = (
+        id(model.optimizer),
+        id(getattr(model, "_compile_loss", None)),
+        tuple(id(v) for v in model.trainable_variables),
+        tuple(id(v) for v in model.optimizer.variables),
+    )
+    cached = getattr(model, "_kt_lr_engine", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    engine = _TFEngine(model)
+    try:
+        object.__setattr__(model, "_kt_lr_engine", (key, engine))
+    except Exception:  # noqa: BLE001 - a model that refuses attributes just retraces
+        pass
+    return engine
 
 
-def _as_tensors(batch):
-    x, y, sw = batch
-    return x, y, sw
+def _shape_key(tree) -> tuple:
+    from kt_lr.data import _leaves
+
+    return tuple(np.shape(leaf) for leaf in _leaves(tree))
+
+
+def _same_shape_groups(pairs):
+    """Split (train, eval) batch pairs into runs whose arrays all share shapes."""
+    groups: list[list] = []
+    last = None
+    for pair in pairs:
+        key = (_shape_key(pair[0]), _shape_key(pair[1]))
+        if groups and key == last:
+            groups[-1].append(pair)
+        else:
+            groups.append([pair])
+            last = key
+    return groups
+
+
+def _stack(group):
+    """Six stacked trees (x, y, sw, x_eval, y_eval, sw_eval) with a leading subsample axis."""
+
+    out = []
+    for part in range(6):
+        trees = [pair[part // 3][part % 3] for pair in group]
+        if trees[0] is None:
+            out.append(None)
+            continue
+        flat = [_flatten(t) for t in trees]
+        stacked = [np.stack([f[i] for f in flat]) for i in range(len(flat[0]))]
+        out.append(_unflatten(trees[0], iter(stacked)))
+    return out
+
+
+def _flatten(tree) -> list:
+    from kt_lr.data import _leaves
+
+    return [np.asarray(leaf) for leaf in _leaves(tree)]
+
+
+def _unflatten(template, it):
+    if isinstance(template, dict):
+        return {k: _unflatten(v, it) for k, v in template.items()}
+    if isinstance(template, list | tuple):
+        return type(template)(_unflatten(v, it) for v in template)
+    return next(it)
 
 
 def loss_differential(
@@ -206,47 +307,57 @@ def loss_differential(
     deltas = np.full((num_subsamples, grid.size), np.nan)
     base_losses = np.full(num_subsamples, np.nan)
     bar = keras.utils.Progbar(num_subsamples, verbose=verbose, unit_name="subsample")
-    used = method
+    used = "brute_force" if method == "brute_force" else "affine"
+    # the middle of the grid and its top: kinks (e.g. Adafactor's min(lr, 1/sqrt(t)))
+    # show at large rates
+    check_lrs = np.array([np.sqrt(grid[0] * grid[-1]), grid[-1]], dtype=np.float32)
     with state.preserved(model):
-        if method in ("auto", "affine"):
-            # the middle of the grid and its top: kinks (e.g. Adafactor's min(lr, 1/sqrt(t)))
-            # show at large rates
-            devs = {}
-            for check_lr in (float(np.sqrt(grid[0] * grid[-1])), float(grid[-1])):
-                devs[check_lr] = float(engine.check(*first, np.float32(check_lr)))
-            check_lr, dev = max(devs.items(), key=lambda kv: np.inf if np.isnan(kv[1]) else kv[1])
-            if dev > AFFINE_RTOL or not np.isfinite(dev):
-                if method == "affine":
-                    raise RuntimeError(
-                        f"{type(model.optimizer).__name__}'s update is not affine in the "
-                        f"learning rate here (relative deviation {dev:.2g}); use "
-                        "method='brute_force' or method='auto'."
-                    )
-                used = "brute_force"
-                reasons.append(
-                    f"{type(model.optimizer).__name__}'s update is not affine in the LR "
-                    f"(deviation {dev:.2g} at lr={check_lr:.2g}): one real step per LR used"
-                )
-            else:
-                used = "affine"
         lrs32 = grid.astype(np.float32)
         batch = first
-        for m in range(num_subsamples):
-            eval_batch = stream.random_batch() if holdout else batch
+        m = 0
+        while m < num_subsamples:
+            pairs = []
+            for _ in range(min(CHUNK if used == "affine" else 1, num_subsamples - m)):
+                pairs.append((batch, stream.random_batch() if holdout else batch))
+                batch = stream.random_batch()
             if used == "affine":
-                base, after = engine.affine(*batch, *eval_batch, lrs32)
-                after = np.asarray(after, dtype=np.float64)
+                results = [
+                    (group, engine.affine(*_stack(group), lrs32, check_lrs))
+                    for group in _same_shape_groups(pairs)
+                ]
+                dev = max(float(np.max(r[2])) for _, r in results)
+                if dev > AFFINE_RTOL:
+                    name = type(model.optimizer).__name__
+                    if method == "affine":
+                        raise RuntimeError(
+                            f"{name}'s update is not affine in the learning rate here "
+                            f"(relative deviation {dev:.2g}); use method='brute_force' or "
+                            "method='auto'."
+                        )
+                    used = "brute_force"
+                    reasons.append(
+                        f"{name}'s update is not affine in the LR (deviation {dev:.2g}): "
+                        "one real step per LR used"
+                    )
+                    batch = pairs[0][0]  # start again from this chunk, the slow way
+                    continue
+                for _, (bases, after, _) in results:
+                    for base, row in zip(np.asarray(bases), np.asarray(after), strict=True):
+                        base_losses[m] = float(base)
+                        row = row.astype(np.float64)
+                        deltas[m] = np.where(np.isfinite(row), row - base, np.nan)
+                        m += 1
             else:
+                ((train_b, eval_b),) = pairs
                 after = np.empty(grid.size)
                 for k, lr in enumerate(lrs32):
-                    base, loss_k = engine.step(*batch, *eval_batch, lr)
+                    base, loss_k = engine.step(*train_b, *eval_b, lr)
                     after[k] = float(loss_k)
-            base = float(base)
-            base_losses[m] = base
-            deltas[m] = np.where(np.isfinite(after), after - base, np.nan)
+                base_losses[m] = float(base)
+                deltas[m] = np.where(np.isfinite(after), after - float(base), np.nan)
+                m += 1
             if verbose:
-                bar.update(m + 1)
-            batch = stream.random_batch()
+                bar.update(m)
     if not np.isfinite(base_losses).any():
         raise RuntimeError(
             "The loss before any step was NaN/inf on every subsample: check your data and "

@@ -68,3 +68,15 @@ def test_unbuilt_optimizer_is_built_with_fresh_state(data):
     assert int(model.optimizer.iterations) == 0
     for v in model.optimizer.variables[2:]:
         assert not np.any(keras.ops.convert_to_numpy(v))
+
+
+def test_model_still_saves_and_fits_after_probes(data, tmp_path):
+    x, y = data
+    model = make_model(keras.optimizers.Adam(1e-3))
+    kt_lr.find_lr(model, x, y, verbose=0, seed=0, num_steps=10, num_subsamples=4)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
+    hist = model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    assert np.isfinite(hist.history["loss"][-1])
