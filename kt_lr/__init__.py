@@ -5,14 +5,32 @@ Probes: :func:`range_test` (Smith / fast.ai sweep), :func:`loss_differential`
 :func:`find_lr` (both, fused into one answer).
 """
 
+from kt_lr import schedules
 from kt_lr.differential import loss_differential
 from kt_lr.finder import find_lr
 from kt_lr.range_test import range_test
 from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult
+from kt_lr.schedules import (
+    Cyclical,
+    OneCycle,
+    OneCycleMomentum,
+    ScheduledLR,
+    hp_schedule,
+    plot_schedule,
+    schedule_from,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cyclical",
+    "OneCycle",
+    "OneCycleMomentum",
+    "ScheduledLR",
+    "hp_schedule",
+    "plot_schedule",
+    "schedule_from",
+    "schedules",
     "LRFinding",
     "LossDifferentialResult",
     "RangeTestResult",
