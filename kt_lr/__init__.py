@@ -5,9 +5,10 @@ Probes: :func:`range_test` (Smith / fast.ai sweep), :func:`loss_differential`
 :func:`find_lr` (both, fused into one answer).
 """
 
-from kt_lr import schedules
+from kt_lr import schedules, space
 from kt_lr.differential import loss_differential
 from kt_lr.finder import find_lr
+from kt_lr.oracle import LRConfig, LROracle, LRProbeWarning, LRReport, load_lr_report
 from kt_lr.range_test import range_test
 from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult
 from kt_lr.schedules import (
@@ -19,10 +20,22 @@ from kt_lr.schedules import (
     plot_schedule,
     schedule_from,
 )
+from kt_lr.tuners import BayesianOptimization, GridSearch, Hyperband, LRTunerMixin, RandomSearch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BayesianOptimization",
+    "GridSearch",
+    "Hyperband",
+    "LRConfig",
+    "LROracle",
+    "LRProbeWarning",
+    "LRReport",
+    "LRTunerMixin",
+    "RandomSearch",
+    "load_lr_report",
+    "space",
     "Cyclical",
     "OneCycle",
     "OneCycleMomentum",

@@ -1,0 +1,494 @@
+"""Search-space helpers: find the LR hyperparameter, narrow it, probe keys, batch-size rules.
+
+Pure logic. Nothing here imports Keras or Keras Tuner: hyperparameters are handled through
+their public surface (``name``, ``get_config()``, ``type(hp).from_config``, ``values``) so the
+functions work on Keras Tuner objects and are tested without building a model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_LR_HP_NAME = "learning_rate"
+#: Hyperparameters whose value changes the LR scale; one probe per combination of values.
+DEFAULT_PROBE_KEY_HPS = ("optimizer",)
+#: The probe key used when no key hyperparameter is in the space.
+ALL_KEY = "*"
+
+_KINDS = ("Boolean", "Fixed", "Choice", "Float", "Int")
+_SGD_LIKE = {"sgd", "momentum", "nesterov", "heavyball"}
+_ADAPTIVE = {
+    "adam",
+    "adamw",
+    "adamax",
+    "nadam",
+    "rmsprop",
+    "adagrad",
+    "adadelta",
+    "lion",
+    "ftrl",
+    "adafactor",
+    "lamb",
+    "lars",
+    "muon",
+}
+
+
+def hp_kind(hp: Any) -> str:
+    """``"Float"``, ``"Int"``, ``"Choice"``, ``"Boolean"``, ``"Fixed"`` or the class name."""
+    for cls in type(hp).__mro__:
+        if cls.__name__ in _KINDS:
+            return cls.__name__
+    return type(hp).__name__
+
+
+def lr_hp_hint(name: str = DEFAULT_LR_HP_NAME) -> str:
+    """The one line to add to a build function so kt_lr has an LR to narrow."""
+    return f"hp.Float('{name}', 1e-5, 1e-1, sampling='log')"
+
+
+def find_lr_hps(space: Any, name: str = DEFAULT_LR_HP_NAME) -> list:
+    """Every hyperparameter called ``name`` in ``space`` (a ``HyperParameters``).
+
+    Raises ``ValueError`` with the line to add when there is none, and when the
+    hyperparameter is not a ``Float`` or a numeric ``Choice``.
+    """
+    entries = [hp for hp in space.space if hp.name == name]
+    if not entries:
+        known = sorted({hp.name for hp in space.space})
+        listed = ", ".join(repr(n) for n in known) if known else "none"
+        raise ValueError(
+            f"No hyperparameter named {name!r} in the search space (it has: {listed}). "
+            "kt_lr narrows the learning rate your model is built with; add this line to your "
+            f"build function and pass the value to the optimizer:\n    lr = {lr_hp_hint(name)}\n"
+            "If your learning rate has another name, pass lr_hp_name='<that name>'."
+        )
+    for hp in entries:
+        kind = hp_kind(hp)
+        if kind == "Choice":
+            if not all(_is_number(v) for v in hp.values):
+                raise ValueError(
+                    f"Hyperparameter {name!r} is a Choice of non-numbers {list(hp.values)}; a "
+                    f"learning rate must be numeric. Use {lr_hp_hint(name)} instead."
+                )
+        elif kind != "Float":
+            raise ValueError(
+                f"Hyperparameter {name!r} is an hp.{kind}; kt_lr narrows an hp.Float (or a "
+                f"numeric hp.Choice). Replace it with {lr_hp_hint(name)}."
+            )
+    return entries
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def hp_summary(hp: Any) -> dict[str, Any]:
+    """Plain description of a Float or Choice: kind, bounds, sampling, step, values, default."""
+    kind = hp_kind(hp)
+    out: dict[str, Any] = {"name": hp.name, "kind": kind, "default": hp.default}
+    if kind == "Choice":
+        vals = [float(v) for v in hp.values]
+        out.update(values=vals, min_value=min(vals), max_value=max(vals))
+    else:
+        out.update(
+            min_value=float(hp.min_value),
+            max_value=float(hp.max_value),
+            sampling=getattr(hp, "sampling", "linear"),
+            step=getattr(hp, "step", None),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A narrowed LR interval and how it was obtained.
+
+    ``status`` is ``"inside"`` (the probe's interval fits in the original range),
+    ``"clipped"`` (cut at an original bound) or ``"missed_below"`` / ``"missed_above"``
+    (no overlap: a slice at the nearer end of the original range was kept).
+    """
+
+    low: float
+    high: float
+    status: str = "inside"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def decades(self) -> float:
+        """Width in decades (log10(high / low)); ``inf`` when ``low <= 0``."""
+        return math.log10(self.high / self.low) if self.low > 0 else math.inf
+
+
+def _check_lr(name: str, value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}.") from None
+    if not math.isfinite(out) or out <= 0:
+        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
+    return out
+
+
+def check_width_options(min_decades: float, widen: float) -> tuple[float, float]:
+    """Validated ``(min_decades, widen)``: ``min_decades >= 0``, ``widen >= 1``."""
+    try:
+        md, wf = float(min_decades), float(widen)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`min_decades` and `widen` must be numbers, got {min_decades!r} and {widen!r}."
+        ) from None
+    if not math.isfinite(md) or md < 0:
+        raise ValueError(f"`min_decades` must be >= 0 (e.g. 0.5), got {min_decades!r}.")
+    if not math.isfinite(wf) or wf < 1:
+        raise ValueError(
+            f"`widen` must be a factor >= 1 (1 keeps the probe's interval), got {widen!r}."
+        )
+    return md, wf
+
+
+def narrow_interval(
+    low: float,
+    high: float,
+    bound_low: float,
+    bound_high: float,
+    *,
+    min_decades: float = 0.5,
+    widen: float = 1.0,
+) -> Interval:
+    """Turn a probe's ``[low, high]`` into a sub-interval of ``[bound_low, bound_high]``.
+
+    The probe's interval is widened by ``widen`` on each side (``low / widen``,
+    ``high * widen``), grown around its geometric centre to at least ``min_decades``
+    decades, then intersected with the original bounds; a clipped interval is grown back
+    inside the bounds. When it misses the bounds entirely, a ``min_decades`` slice at the
+    nearer end is kept (``status`` says which). The result never leaves the bounds.
+    """
+    lo, hi = _check_lr("low", low), _check_lr("high", high)
+    if lo > hi:
+        raise ValueError(f"`low` ({lo:g}) must not exceed `high` ({hi:g}).")
+    min_decades, widen = check_width_options(min_decades, widen)
+    b_lo, b_hi = float(bound_low), float(bound_high)
+    if not (math.isfinite(b_lo) and math.isfinite(b_hi)) or b_hi <= 0 or b_lo > b_hi:
+        raise ValueError(
+            f"The original range [{bound_low!r}, {bound_high!r}] must be finite with "
+            "min_value <= max_value and max_value > 0."
+        )
+    notes: list[str] = []
+    lo, hi = lo / widen, hi * widen
+    if widen > 1:
+        notes.append(f"widened by x{widen:g} on each side to [{lo:.3g}, {hi:.3g}]")
+    span = 10.0**min_decades
+    if hi / lo < span:
+        centre = math.sqrt(lo * hi)
+        lo, hi = centre / math.sqrt(span), centre * math.sqrt(span)
+        notes.append(f"grown to the minimum width of {min_decades:g} decades: [{lo:.3g}, {hi:.3g}]")
+
+    if hi < b_lo:
+        new_lo, new_hi = b_lo, min(b_hi, b_lo * span)
+        notes.append(
+            f"the interval lies entirely below the original range [{b_lo:.3g}, {b_hi:.3g}]; "
+            f"kept the slice [{new_lo:.3g}, {new_hi:.3g}] at its lower end"
+        )
+        return Interval(new_lo, new_hi, "missed_below", tuple(notes))
+    if lo > b_hi:
+        new_hi = b_hi
+        new_lo = max(b_lo, b_hi / span)
+        notes.append(
+            f"the interval lies entirely above the original range [{b_lo:.3g}, {b_hi:.3g}]; "
+            f"kept the slice [{new_lo:.3g}, {new_hi:.3g}] at its upper end"
+        )
+        return Interval(new_lo, new_hi, "missed_above", tuple(notes))
+
+    status = "inside"
+    if lo < b_lo or hi > b_hi:
+        status = "clipped"
+        clip_top, clip_bottom = hi > b_hi, lo < b_lo
+        lo, hi = max(lo, b_lo), min(hi, b_hi)
+        if lo > 0 and hi / lo < span:
+            if clip_top and not clip_bottom:
+                lo = max(b_lo, hi / span)
+            elif clip_bottom and not clip_top:
+                hi = min(b_hi, lo * span)
+        notes.append(
+            f"clipped to the original range [{b_lo:.3g}, {b_hi:.3g}]: [{lo:.3g}, {hi:.3g}]"
+        )
+    return Interval(lo, hi, status, tuple(notes))
+
+
+def clamp(value: float, low: float, high: float) -> float:
+    """``value`` limited to ``[low, high]``."""
+    return min(max(float(value), low), high)
+
+
+def _log_distance(v: float, low: float, high: float) -> float:
+    """Distance of ``v`` to ``[low, high]`` in decades (0 inside, ``inf`` for ``v <= 0``)."""
+    if low <= v <= high:
+        return 0.0
+    if v <= 0:
+        return math.inf
+    edge = low if v < low else high
+    return abs(math.log10(v / edge)) if edge > 0 else math.inf
+
+
+def _nearest(values: Sequence[float], target: float) -> float:
+    return min(values, key=lambda v: _log_distance(v, target, target))
+
+
+def narrow_float(hp: Any, interval: Interval, *, pick: float | None = None) -> Any:
+    """A copy of the ``Float`` ``hp`` with bounds ``interval``; sampling, step, conditions kept.
+
+    With a ``step``, the bounds snap to the original grid (never emptied: the grid point
+    nearest to the interval is kept). The default becomes ``pick`` limited to the new bounds.
+    """
+    config = hp.get_config()
+    lo, hi = interval.low, interval.high
+    if getattr(hp, "step", None) is not None:
+        grid = sorted(float(v) for v in hp.values)
+        inside = [v for v in grid if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
+        if not inside:
+            inside = [min(grid, key=lambda v: _log_distance(v, lo, hi))]
+        lo, hi = inside[0], inside[-1]
+        grid_inside = inside
+    else:
+        grid_inside = None
+    lo, hi = max(lo, float(hp.min_value)), min(hi, float(hp.max_value))
+    default = clamp(pick if pick is not None else math.sqrt(lo * hi), lo, hi)
+    if grid_inside is not None:
+        default = _nearest(grid_inside, default)
+    config.update(min_value=lo, max_value=hi, default=default)
+    return type(hp).from_config(config)
+
+
+def filter_choice(
+    hp: Any, interval: Interval, *, pick: float | None = None, keep: Iterable[Any] = ()
+) -> Any:
+    """A copy of the numeric ``Choice`` ``hp`` with the values inside ``interval``.
+
+    Values in ``keep`` (e.g. used by finished trials) stay too. Never emptied: when no
+    value is inside, the one closest to the interval is kept. The default becomes the
+    kept value closest to ``pick``.
+    """
+    values = list(hp.values)
+    keep_set = {v for v in keep if v in values}
+    kept = [v for v in values if interval.low <= v <= interval.high or v in keep_set]
+    if not any(interval.low <= v <= interval.high for v in kept):
+        closest = min(values, key=lambda v: _log_distance(v, interval.low, interval.high))
+        kept = [v for v in values if v == closest or v in keep_set]
+    target = pick if pick is not None else math.sqrt(interval.low * interval.high)
+    inside = [v for v in kept if interval.low <= v <= interval.high] or kept
+    default = min(inside, key=lambda v: _log_distance(v, target, target))
+    config = hp.get_config()
+    config.update(values=kept, default=default)
+    return type(hp).from_config(config)
+
+
+def narrow_hp(
+    hp: Any, interval: Interval, *, pick: float | None = None, keep: Iterable[Any] = ()
+) -> Any:
+    """Narrow a ``Float`` (:func:`narrow_float`) or filter a ``Choice`` (:func:`filter_choice`)."""
+    kind = hp_kind(hp)
+    if kind == "Float":
+        return narrow_float(hp, interval, pick=pick)
+    if kind == "Choice":
+        return filter_choice(hp, interval, pick=pick, keep=keep)
+    raise ValueError(f"Cannot narrow hp.{kind} {hp.name!r}; use {lr_hp_hint(hp.name)}.")
+
+
+def _same_entry(entry: Mapping[str, Any], hp: Any) -> bool:
+    cfg = hp.get_config()
+    return (
+        entry["config"]["name"] == cfg["name"]
+        and entry["config"].get("conditions", []) == cfg["conditions"]
+    )
+
+
+def replace_hp(space: Any, new_hp: Any) -> Any:
+    """A copy of ``space`` with the entry of the same name and conditions replaced by ``new_hp``.
+
+    (``HyperParameters.merge`` would append a duplicate.) The current value of that
+    hyperparameter becomes its new default when it falls outside the new range.
+    """
+    config = space.get_config()
+    found = False
+    for entry in config["space"]:
+        if _same_entry(entry, new_hp):
+            entry["class_name"] = type(new_hp).__name__
+            entry["config"] = new_hp.get_config()
+            found = True
+    if not found:
+        raise ValueError(f"No hyperparameter {new_hp.name!r} with those conditions to replace.")
+    name = new_hp.name
+    if name in config["values"] and not value_in_hp(config["values"][name], new_hp):
+        config["values"][name] = new_hp.default
+    return type(space).from_config(config)
+
+
+def value_in_hp(value: Any, hp: Any) -> bool:
+    """Whether ``value`` is a legal value of the Float/Choice ``hp``."""
+    if hp_kind(hp) == "Choice":
+        return value in list(hp.values)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return False
+    tol = 1e-12 * max(abs(float(hp.max_value)), 1.0)
+    return float(hp.min_value) - tol <= v <= float(hp.max_value) + tol
+
+
+def snap_to_hp(value: float, hp: Any) -> Any:
+    """``value`` limited to the range of ``hp`` (nearest allowed value for a Choice/step)."""
+    if hp_kind(hp) == "Choice":
+        return _nearest([v for v in hp.values if _is_number(v)], float(value))
+    v = clamp(value, float(hp.min_value), float(hp.max_value))
+    if getattr(hp, "step", None) is not None:
+        v = _nearest(sorted(float(x) for x in hp.values), v)
+    return v
+
+
+def default_values(space: Any, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Values of the active hyperparameters of ``space``: ``overrides`` where given, else defaults.
+
+    Conditions are resolved in space order, so an override of a parent decides which
+    children are active. No randomness.
+    """
+    overrides = dict(overrides or {})
+    hps = type(space)()
+    for hp in space.space:
+        hps.merge([hp])
+        if hps.is_active(hp):
+            hps.values[hp.name] = overrides.get(hp.name, hp.default)
+        else:
+            hps.values.pop(hp.name, None)
+    return dict(hps.values)
+
+
+def probe_key_names(space: Any, candidates: Iterable[str] = DEFAULT_PROBE_KEY_HPS) -> list[str]:
+    """The names in ``candidates`` that are discrete hyperparameters of ``space``.
+
+    Raises ``ValueError`` when a candidate is present but continuous (Float/Int without
+    a finite set of values), since one probe per value would be unbounded.
+    """
+    names = []
+    by_name = {}
+    for hp in space.space:
+        by_name.setdefault(hp.name, hp)
+    for name in candidates:
+        hp = by_name.get(name)
+        if hp is None:
+            continue
+        if hp_kind(hp) not in ("Choice", "Boolean", "Fixed"):
+            raise ValueError(
+                f"Probe key hyperparameter {name!r} is an hp.{hp_kind(hp)}; probe keys must be "
+                "discrete (hp.Choice, hp.Boolean or hp.Fixed). Pass probe_key_hps=() to "
+                "probe once for the whole space."
+            )
+        names.append(name)
+    return names
+
+
+def _discrete_values(hp: Any) -> list:
+    kind = hp_kind(hp)
+    if kind == "Boolean":
+        return [False, True]
+    if kind == "Fixed":
+        return [hp.value]
+    return list(hp.values)
+
+
+def probe_key(values: Mapping[str, Any], key_names: Sequence[str]) -> str:
+    """The probe key of a trial's ``values``: ``"*"`` without key names, else ``"name=value,..."``."""
+    if not key_names:
+        return ALL_KEY
+    return ",".join(f"{name}={values.get(name)}" for name in key_names)
+
+
+def probe_keys(space: Any, key_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Every probe key of ``space`` mapped to the key hyperparameters' values (in order)."""
+    if not key_names:
+        return {ALL_KEY: {}}
+    by_name = {}
+    for hp in space.space:
+        by_name.setdefault(hp.name, hp)
+    grids = [_discrete_values(by_name[n]) for n in key_names]
+    out = {}
+    for combo in itertools.product(*grids):
+        kv = dict(zip(key_names, combo, strict=True))
+        out[probe_key(kv, key_names)] = kv
+    return out
+
+
+def seed_lrs(pick: float, low: float, high: float, num: int) -> list[float]:
+    """``num`` learning rates to seed a search: ``pick`` first, then geometric points inside.
+
+    The extra points split ``[low, high]`` evenly in log space (end points excluded);
+    a point within 0.05 decades of one already chosen is replaced by an end point.
+    """
+    if isinstance(num, bool) or not isinstance(num, int) or num < 0:
+        raise ValueError(f"`num_seeds` must be an integer >= 0, got {num!r}.")
+    if num == 0:
+        return []
+    lo, hi = _check_lr("low", low), _check_lr("high", high)
+    first = clamp(_check_lr("pick", pick), lo, hi)
+    out = [first]
+    m = num - 1
+    grid = [lo * (hi / lo) ** ((k + 1) / (m + 1)) for k in range(m)]
+    for v in [*grid, lo, hi]:
+        if len(out) == num:
+            break
+        if all(abs(math.log10(v / u)) >= 0.05 for u in out):
+            out.append(v)
+    return out
+
+
+def _optimizer_name(optimizer: Any) -> str:
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if inner is not None:
+        optimizer = inner
+    name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def batch_scaling_rule(optimizer: Any) -> str:
+    """``"linear"`` for SGD-like optimizers, ``"sqrt"`` for adaptive ones (and unknown ones).
+
+    ``optimizer`` is a name (``"sgd"``, ``"Adam"``) or an optimizer instance.
+    """
+    name = _optimizer_name(optimizer)
+    if name in _SGD_LIKE or name.startswith("sgd"):
+        return "linear"
+    return "sqrt"
+
+
+def scale_lr_for_batch_size(
+    lr: float,
+    from_batch_size: int,
+    to_batch_size: int,
+    *,
+    rule: str = "auto",
+    optimizer: Any = None,
+) -> float:
+    """The LR for ``to_batch_size`` given a good ``lr`` at ``from_batch_size``.
+
+    ``rule``: ``"linear"`` (lr x ratio, SGD), ``"sqrt"`` (lr x sqrt(ratio), adaptive
+    optimizers), ``"none"``, or ``"auto"`` (:func:`batch_scaling_rule` of ``optimizer``;
+    ``"sqrt"`` when the optimizer is unknown).
+    """
+    lr = _check_lr("lr", lr)
+    a, b = _check_lr("from_batch_size", from_batch_size), _check_lr("to_batch_size", to_batch_size)
+    if rule not in ("auto", "linear", "sqrt", "none"):
+        raise ValueError(
+            f"`batch_scaling` must be one of 'auto', 'linear', 'sqrt', 'none'; got {rule!r}."
+        )
+    if rule == "auto":
+        rule = batch_scaling_rule(optimizer) if optimizer is not None else "sqrt"
+    ratio = b / a
+    if rule == "linear":
+        return lr * ratio
+    if rule == "sqrt":
+        return lr * math.sqrt(ratio)
+    return lr

@@ -1,0 +1,383 @@
+"""LRTunerMixin and the four drop-in tuners.
+
+The mixin runs the probe trials an :class:`~kt_lr.oracle.LROracle` hands out: it builds
+the model from the trial's values, calls :func:`kt_lr.find_lr` on the data given to
+``search()``, saves the curves under ``<project>/kt_lr/<trial id>/`` and reports the answer
+as metrics. Every other trial runs unchanged. A plain oracle is upgraded to an
+``LROracle`` when the tuner is created, so ``class MyTuner(kt_lr.LRTunerMixin,
+keras_tuner.Tuner)`` works with any oracle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from typing import Any, NamedTuple
+
+import keras_tuner
+import numpy as np
+
+from kt_lr import space as sp
+from kt_lr.oracle import (
+    CANDIDATE_PREFIX,
+    METRIC_BATCH_SIZE,
+    METRIC_HIGH,
+    METRIC_LOW,
+    METRIC_LR,
+    METRIC_OK,
+    PROBE_ARTIFACTS,
+    PROBE_ERROR,
+    PROBE_MARKER,
+    PROBE_OPTIMIZER,
+    PROBE_REASONS,
+    PROBE_SEED,
+    LRConfig,
+    LROracle,
+    LRReport,
+    is_probe_trial,
+    load_lr_report,
+    objective_placeholder,
+)
+
+try:
+    from kt_lr import finder
+except ModuleNotFoundError as exc:  # pragma: no cover - only while finder.py is absent
+    if exc.name != "kt_lr.finder":
+        raise
+    finder = None
+
+_RESERVED_PROBE_OPTIONS = ("model", "x", "y", "validation_data")
+_DEFAULT_BATCH_SIZE = 32
+
+
+class LRTunerMixin:
+    """Give any Keras Tuner tuner kt_lr's learning-rate probes.
+
+    Put it first in the bases: ``class MyTuner(kt_lr.LRTunerMixin, keras_tuner.Tuner)``.
+
+    Args:
+        probe_options: keyword arguments for :func:`kt_lr.find_lr` (e.g.
+            ``{"num_steps": 100, "num_subsamples": 50}``); ``batch_size``, ``seed`` and
+            ``verbose`` here override what the tuner would pass.
+        save_probe_plots: save ``finding.png`` next to ``finding.json`` (needs matplotlib;
+            a plotting failure never fails the probe).
+        **kwargs: the fields of :class:`~kt_lr.oracle.LRConfig` (``lr_hp_name``,
+            ``probe_key_hps``, ``num_seeds``, ``min_decades``, ``widen``,
+            ``wait_for_probes``, ``batch_size_hp_name``, ``batch_scaling``) when the tuner
+            upgrades a plain oracle, then everything the tuner class itself accepts.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        probe_options: dict[str, Any] | None = None,
+        save_probe_plots: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        names = LRConfig.option_names()
+        lr_options = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+        if lr_options:
+            LRConfig(**lr_options)  # fail fast, before the tuner touches the disk
+        probe_options = dict(probe_options or {})
+        reserved = sorted(set(probe_options) & set(_RESERVED_PROBE_OPTIONS))
+        if reserved:
+            raise ValueError(
+                f"probe_options must not contain {reserved}: the probe uses the model it "
+                "builds and the data given to search()."
+            )
+        self.probe_options = probe_options
+        self.save_probe_plots = bool(save_probe_plots)
+        self._kt_lr_options = lr_options
+        self._kt_lr_upgraded = False
+        super().__init__(*args, **kwargs)
+
+    # Keras Tuner calls exactly one of these two while the tuner is created, after the
+    # oracle knows the project directory and before it reads its state: the moment to
+    # upgrade the oracle, so that a reload finds kt_lr's saved state.
+    def _populate_initial_space(self) -> None:
+        self._kt_lr_upgrade_oracle()
+        super()._populate_initial_space()
+
+    def reload(self) -> None:
+        self._kt_lr_upgrade_oracle()
+        super().reload()
+
+    def _kt_lr_upgrade_oracle(self) -> None:
+        if self._kt_lr_upgraded:
+            return
+        self._kt_lr_upgraded = True
+        if isinstance(self.oracle, LROracle):
+            if self._kt_lr_options:
+                raise ValueError(
+                    f"The oracle is already an LROracle; pass {sorted(self._kt_lr_options)} "
+                    "to kt_lr.LROracle(...) instead of the tuner."
+                )
+            return
+        if isinstance(self.oracle, keras_tuner.Oracle):
+            LROracle(self.oracle, **self._kt_lr_options)  # upgrades the instance in place
+
+    @property
+    def lr_config(self) -> LRConfig:
+        """The oracle's kt_lr options."""
+        oracle = self.oracle
+        if isinstance(oracle, LROracle):
+            return oracle.lr_config
+        return LRConfig(**self._kt_lr_options)
+
+    def on_search_begin(self) -> None:
+        """Fail early, with the fix, when the space has no usable LR hyperparameter.
+
+        Also saves the tuner, so a search interrupted during its probe resumes (and
+        probes again) with ``overwrite=False``.
+        """
+        sp.find_lr_hps(self.oracle.get_space(), self.lr_config.lr_hp_name)
+        self.save()
+        super().on_search_begin()
+
+    def run_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> Any:
+        """Run a probe trial with :func:`kt_lr.find_lr`; any other trial as the base tuner does."""
+        if is_probe_trial(trial):
+            return self._kt_lr_run_probe(trial, fit_args, fit_kwargs)
+        return super().run_trial(trial, *fit_args, **fit_kwargs)
+
+    def results_summary(self, num_trials: int = 10) -> None:
+        """Keras Tuner's summary, followed by the learning-rate report."""
+        super().results_summary(num_trials)
+        print()
+        print(self.lr_report().summary())
+
+    def lr_report(self) -> LRReport:
+        """What the probes saw, the original and narrowed interval, the seeds and the reasons."""
+        if isinstance(self.oracle, LROracle):
+            return self.oracle.lr_report()
+        return load_lr_report(self.project_dir, self.lr_config.lr_hp_name)
+
+    # -------------------------------------------------------------- the probe
+    def _kt_lr_run_probe(self, trial: Any, fit_args: tuple, fit_kwargs: dict) -> dict[str, float]:
+        values = trial.hyperparameters.values
+        metrics = objective_placeholder(self.oracle.objective)
+        verbose = _verbosity(self.probe_options.get("verbose", fit_kwargs.get("verbose", 1)))
+        try:
+            x, y, validation_data, sample_weight = probe_data(fit_args, fit_kwargs)
+            batch_size = self._kt_lr_batch_size(values, fit_args, fit_kwargs)
+            options = dict(self.probe_options)
+            if sample_weight is not None:
+                options.setdefault("sample_weight", sample_weight)
+            options.pop("verbose", None)
+            options.pop("batch_size", None)
+            seed = options.pop("seed", values.get(PROBE_SEED))
+            model = self._kt_lr_build(trial.hyperparameters, seed)
+            if finder is None:
+                raise RuntimeError("kt_lr.finder is not available")
+            finding = finder.find_lr(
+                model,
+                x,
+                y,
+                batch_size=batch_size,
+                seed=seed,
+                verbose=verbose,
+                validation_data=validation_data,
+                **options,
+            )
+            numbers = finding.to_dict()
+            if not all(math.isfinite(numbers[k]) for k in ("lr", "low", "high")):
+                raise ValueError(
+                    f"find_lr returned non-finite values (lr={finding.lr}, low={finding.low}, "
+                    f"high={finding.high}); the losses were probably NaN"
+                )
+        except Exception as exc:
+            values[PROBE_ERROR] = f"{type(exc).__name__}: {exc}"[:2000]
+            metrics[METRIC_OK] = 0.0
+            if verbose:
+                print(f"LR probe {trial.trial_id} failed: {values[PROBE_ERROR]}")
+            return metrics
+        metrics.update(
+            {
+                METRIC_OK: 1.0,
+                METRIC_LR: numbers["lr"],
+                METRIC_LOW: numbers["low"],
+                METRIC_HIGH: numbers["high"],
+                METRIC_BATCH_SIZE: float(batch_size),
+            }
+        )
+        for name, value in numbers.items():
+            if name.startswith("candidate_") and math.isfinite(value):
+                metrics[CANDIDATE_PREFIX + name[len("candidate_") :]] = float(value)
+        values[PROBE_REASONS] = json.dumps([str(r) for r in finding.reasons])
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            values[PROBE_OPTIMIZER] = type(optimizer).__name__
+        artifacts = self._kt_lr_save_artifacts(trial, finding)
+        if artifacts is not None:
+            values[PROBE_ARTIFACTS] = artifacts
+        return metrics
+
+    def _kt_lr_build(self, hp: Any, seed: Any) -> Any:
+        """Build the probe's model; with a seed, its initial weights are reproducible.
+
+        Keras draws unseeded initializer seeds from Python's ``random`` (and some code
+        uses NumPy's global generator): both are seeded for the build and restored after.
+        """
+        build = getattr(self, "_try_build", None) or self.hypermodel.build
+        if seed is None:
+            return build(hp)
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            random.seed(int(seed))
+            np.random.seed(int(seed) % (2**32))
+            return build(hp)
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+    def _kt_lr_batch_size(self, values: dict, fit_args: tuple, fit_kwargs: dict) -> int:
+        if self.probe_options.get("batch_size") is not None:
+            return int(self.probe_options["batch_size"])
+        if fit_kwargs.get("batch_size") is not None:
+            return int(fit_kwargs["batch_size"])
+        if len(fit_args) > 2 and isinstance(fit_args[2], int):
+            return int(fit_args[2])
+        name = self.lr_config.batch_size_hp_name
+        if name and isinstance(values.get(name), int) and not isinstance(values[name], bool):
+            return int(values[name])
+        return _DEFAULT_BATCH_SIZE
+
+    def _kt_lr_save_artifacts(self, trial: Any, finding: Any) -> str | None:
+        """``finding.json`` (+ ``finding.png``) under the project dir; ``None`` on failure."""
+        try:
+            from kt_lr.results import as_plain
+
+            folder = os.path.join(str(self.project_dir), "kt_lr", str(trial.trial_id))
+            os.makedirs(folder, exist_ok=True)
+            record = {
+                "trial_id": trial.trial_id,
+                "probe_key": trial.hyperparameters.values.get(PROBE_MARKER),
+                "values": {
+                    k: v
+                    for k, v in trial.hyperparameters.values.items()
+                    if not str(k).startswith("kt_lr/")
+                },
+                "finding": as_plain(finding),
+            }
+            with open(os.path.join(folder, "finding.json"), "w") as fh:
+                json.dump(record, fh, indent=1, default=str)
+        except Exception:
+            return None
+        if self.save_probe_plots:
+            _save_plot(finding, os.path.join(folder, "finding.png"))
+        return folder
+
+
+def _save_plot(finding: Any, path: str) -> bool:
+    try:
+        import matplotlib.pyplot as plt
+
+        fig = finding.plot()
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        return True
+    except Exception:
+        return False
+
+
+def _verbosity(value: Any) -> int:
+    if value == "auto":
+        return 1
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _split_at(data: Any, start: int | None, stop: int | None) -> Any:
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: _split_at(v, start, stop) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return type(data)(_split_at(v, start, stop) for v in data)
+    return data[start:stop]
+
+
+def _num_samples(x: Any) -> int | None:
+    if isinstance(x, dict):
+        x = next(iter(x.values()), None)
+    elif isinstance(x, list | tuple):
+        x = x[0] if x else None
+    shape = getattr(x, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) else None
+
+
+class ProbeData(NamedTuple):
+    """The data a probe runs on, taken from the arguments given to ``search()``."""
+
+    x: Any
+    y: Any
+    validation_data: Any
+    sample_weight: Any
+
+
+def probe_data(fit_args: tuple, fit_kwargs: dict) -> ProbeData:
+    """``(x, y, validation_data, sample_weight)`` for the probe from ``search()``'s arguments.
+
+    Reads ``x``/``y`` positionally or by keyword, takes ``validation_data`` as given, and
+    honours ``validation_split`` on arrays the way ``model.fit`` does (the last fraction
+    of the samples becomes the validation set).
+    """
+    args = list(fit_args)
+    x = fit_kwargs.get("x", args[0] if args else None)
+    y = fit_kwargs.get("y", args[1] if len(args) > 1 else None)
+    if x is None:
+        raise ValueError(
+            "search() got no training data: pass it as to model.fit, e.g. "
+            "tuner.search(x, y, epochs=..., validation_data=(x_val, y_val))."
+        )
+    validation_data = fit_kwargs.get("validation_data")
+    sample_weight = fit_kwargs.get("sample_weight")
+    split = fit_kwargs.get("validation_split") or 0.0
+    if validation_data is None and split:
+        n = _num_samples(x)
+        if n is not None:
+            at = int(math.floor(n * (1.0 - float(split))))
+            if 0 < at < n:
+                validation_data = (_split_at(x, at, None), _split_at(y, at, None))
+                x, y = _split_at(x, None, at), _split_at(y, None, at)
+                sample_weight = _split_at(sample_weight, None, at)
+    return ProbeData(x, y, validation_data, sample_weight)
+
+
+class RandomSearch(LRTunerMixin, keras_tuner.RandomSearch):
+    """``keras_tuner.RandomSearch`` whose first trial is a learning-rate probe.
+
+    Accepts every argument of ``keras_tuner.RandomSearch`` plus the kt_lr options of
+    :class:`LRTunerMixin` and :class:`~kt_lr.oracle.LRConfig`.
+    """
+
+
+class BayesianOptimization(LRTunerMixin, keras_tuner.BayesianOptimization):
+    """``keras_tuner.BayesianOptimization`` whose first trial is a learning-rate probe.
+
+    Accepts every argument of ``keras_tuner.BayesianOptimization`` plus the kt_lr options
+    of :class:`LRTunerMixin` and :class:`~kt_lr.oracle.LRConfig`. The probe never feeds
+    the Gaussian process; the seeded trials do.
+    """
+
+
+class Hyperband(LRTunerMixin, keras_tuner.Hyperband):
+    """``keras_tuner.Hyperband`` whose first trial is a learning-rate probe.
+
+    Accepts every argument of ``keras_tuner.Hyperband`` plus the kt_lr options of
+    :class:`LRTunerMixin` and :class:`~kt_lr.oracle.LRConfig`. The probe takes no bracket
+    slot; seeds go to first-round trials only.
+    """
+
+
+class GridSearch(LRTunerMixin, keras_tuner.GridSearch):
+    """``keras_tuner.GridSearch`` whose first trial is a learning-rate probe.
+
+    Accepts every argument of ``keras_tuner.GridSearch`` plus the kt_lr options of
+    :class:`LRTunerMixin` and :class:`~kt_lr.oracle.LRConfig`. The grid covers the
+    narrowed range; no seeds (the grid enumerates it).
+    """
