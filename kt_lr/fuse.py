@@ -40,19 +40,18 @@ DEFAULTS = {
 def range_test_edge(result: RangeTestResult) -> float | None:
     """LR at the minimum of the range-test loss (``None`` without descent).
 
-    The curve is despiked and smoothed with a centred Savitzky-Golay filter: the
-    sweep's EMA lags by tens of steps, so its minimum sits well past the edge.
+    Read on the heuristics' view of the curve (:func:`kt_lr.suggest.prepare_curve`:
+    despiked, cut where a running median diverges, centred Savitzky-Golay): the
+    sweep's EMA lags by tens of steps and the noisy tail past the edge can dip
+    anywhere, so neither gives a stable minimum.
     """
-    raw = np.asarray(result.losses, dtype=float)
-    bad = np.flatnonzero(~np.isfinite(raw))
-    n = int(bad[0]) if bad.size else raw.size
-    if n < 5:
+    lrs, _, curve = suggest.prepare_curve(result.lrs, result.losses)
+    if len(curve) < 5:
         return None
-    curve = suggest.savgol_smooth(suggest.despike(raw[:n]))
     idx = int(np.argmin(curve))
     if idx == 0 or curve[idx] >= curve[0]:
         return None
-    return float(result.lrs[idx])
+    return float(lrs[idx])
 
 
 def differential_edge(result: LossDifferentialResult) -> float | None:

@@ -162,12 +162,18 @@ def plot_loss_differential(result: LossDifferentialResult, ax: Axes | None = Non
     return fig
 
 
-def plot_finding(finding: LRFinding) -> Figure:
+def plot_finding(finding: LRFinding, axes=None) -> Figure:
     """The probes side by side (one panel each; one panel if only one ran) with the
-    fused pick and the ``[low, high]`` search interval marked on every panel."""
+    fused pick and the ``[low, high]`` search interval marked on every panel.
+
+    ``axes``: draw into these (one per panel) instead of a new figure."""
     panels = [p for p in (finding.range_test, finding.differential) if p is not None] or [None]
-    fig = _figure((6.5 * len(panels), 4.5))
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    if axes is None:
+        fig = _figure((6.5 * len(panels), 4.5))
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    else:
+        axes = list(axes)[: len(panels)]
+        fig = axes[0].figure
     for ax, panel in zip(axes, panels, strict=True):
         if panel is finding.range_test and panel is not None:
             _draw_range_test(ax, panel, own_choice=False)

@@ -169,6 +169,43 @@ class LRFinding:
     def __repr__(self) -> str:
         return f"LRFinding(lr={self.lr:.3g}, low={self.low:.3g}, high={self.high:.3g})"
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LRFinding:
+        """Rebuild a finding from ``as_plain(finding)`` (e.g. a probe's ``finding.json``)."""
+        rt = data.get("range_test")
+        ld = data.get("differential")
+        return cls(
+            lr=float(data["lr"]),
+            low=float(data["low"]),
+            high=float(data["high"]),
+            reasons=list(data.get("reasons", [])),
+            range_test=None if rt is None else _rebuild(RangeTestResult, rt),
+            differential=None if ld is None else _rebuild(LossDifferentialResult, ld),
+            candidates=dict(data.get("candidates", {})),
+            settings=dict(data.get("settings", {})),
+        )
+
+
+def _rebuild(kind, data: dict[str, Any]):
+    """A result dataclass from plain data: lists back to float arrays (None -> nan)."""
+    values = {}
+    for name in kind.__dataclass_fields__:
+        value = data.get(name)
+        if isinstance(value, list) and name not in ("reasons",):
+            value = np.array([np.nan if v is None else v for v in _flat(value)], dtype=float)
+            if name == "deltas":
+                value = value.reshape(len(data["deltas"]), -1)
+        values[name] = value
+    return kind(**values)
+
+
+def _flat(value):
+    for v in value:
+        if isinstance(v, list):
+            yield from _flat(v)
+        else:
+            yield v
+
 
 def as_plain(obj: Any) -> Any:
     """Convert a result (or nested structure) into JSON-friendly python objects."""

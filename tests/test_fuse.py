@@ -111,3 +111,17 @@ def test_finding_frames_and_dict():
     frame = f.to_frame()
     assert frame.iloc[0]["name"] == "pick" and frame.iloc[0]["lr"] == f.lr
     assert "Learning rate" in f.summary()
+
+
+def test_finding_round_trips_through_plain_json():
+    import json
+
+    from kt_lr.results import LRFinding, as_plain
+
+    f = fuse(rt_result(1e-2), ld_result(2e-2, 1e-2))
+    back = LRFinding.from_dict(json.loads(json.dumps(as_plain(f))))
+    assert (back.lr, back.low, back.high) == (f.lr, f.low, f.high)
+    np.testing.assert_allclose(back.range_test.losses, f.range_test.losses)
+    assert back.differential.deltas.shape == f.differential.deltas.shape
+    assert back.differential.best == f.differential.best
+    assert back.reasons == f.reasons
