@@ -72,7 +72,7 @@ def test_agreeing_probes_geometric_mean():
     rt = rt_result(1e-2)
     ld = ld_result(2e-2, 1e-2)
     edge_rt = range_test_edge(rt)
-    f = fuse(rt, ld, divisor=4)
+    f = fuse(rt, ld, divisor=4, decades_below=1.0)
     edge = math.sqrt(edge_rt * 2e-2)
     assert f.candidates["edge"] == pytest.approx(edge)
     assert f.lr == pytest.approx(edge / 4)
