@@ -20,7 +20,15 @@ from kt_lr.schedules import (
     plot_schedule,
     schedule_from,
 )
-from kt_lr.tuners import BayesianOptimization, GridSearch, Hyperband, LRTunerMixin, RandomSearch
+from kt_lr.tuners import (
+    BayesianOptimization,
+    GridSearch,
+    Hyperband,
+    LRTunerMixin,
+    RandomSearch,
+    distributed_role,
+    serve_oracle,
+)
 
 __version__ = "0.1.0"
 
@@ -34,7 +42,9 @@ __all__ = [
     "LRReport",
     "LRTunerMixin",
     "RandomSearch",
+    "distributed_role",
     "load_lr_report",
+    "serve_oracle",
     "space",
     "Cyclical",
     "OneCycle",

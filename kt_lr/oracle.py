@@ -10,12 +10,15 @@ only adds a few overrides that run before the base strategy:
   space defaults plus a marker value ``kt_lr/probe`` naming the probe key). It is not
   put into ``trials`` / ``ongoing_trials``: it never counts against ``max_trials``,
   never becomes best, never feeds a Bayesian model, never takes a Hyperband slot.
+  While a probe runs, other workers get ``IDLE`` (see ``wait_for_probes``); a probe
+  with no answer after ``probe_timeout`` seconds is handed to the next worker that asks.
 - ``update_trial`` / ``end_trial`` / ``get_trial``: probe trial ids are answered from a
   side slot; the finding arrives as metrics (``kt_lr/lr``, ``kt_lr/low``, ...), its
   reasons and errors as extra values. ``end_trial`` narrows the LR hyperparameter in
   ``self.hyperparameters`` (so ``get_space()`` has the new bounds) and queues seeds.
 - ``populate_space``: after the base strategy proposes values, the next queued seed
-  replaces the LR value (never in a Hyperband continuation of a checkpoint).
+  replaces the LR value, or the LR is moved into the interval of the trial's own probe
+  key (never in a Hyperband continuation of a checkpoint).
 - ``get_state`` / ``set_state``: the probe records live under ``state["kt_lr"]``, so an
   ``overwrite=False`` tuner resumes without probing again.
 
@@ -25,17 +28,22 @@ protocol uses, so the oracle can be served by a chief and never needs the data.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import os
+import threading
+import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import keras_tuner
 from keras_tuner.engine.hyperparameters import HyperParameters
 from keras_tuner.engine.trial import Trial, TrialStatus
+from keras_tuner.src.engine import oracle as _kt_oracle_module
 
 from kt_lr import space as sp
 
@@ -54,15 +62,43 @@ METRIC_BATCH_SIZE = "kt_lr/batch_size"
 CANDIDATE_PREFIX = "kt_lr/candidate_"
 STATE_KEY = "kt_lr"
 PROBE_ID_PREFIX = "kt_lr_probe_"
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+
+
+def _now() -> float:
+    """The clock probe timeouts are measured with (tests replace it)."""
+    return time.monotonic()
 
 
 class LRProbeWarning(UserWarning):
-    """A learning-rate probe failed or its interval missed the user's range."""
+    """A learning-rate probe failed, timed out, or its interval missed the user's range."""
 
 
 def _warn(message: str) -> None:
     warnings.warn(message, LRProbeWarning, stacklevel=3)
+
+
+@contextlib.contextmanager
+def _oracle_lock(oracle: Any) -> Iterator[None]:
+    """The lock ``keras_tuner.synchronized`` takes for ``oracle``, released on errors too.
+
+    ``synchronized`` leaves the lock held when the wrapped call raises, after which a
+    chief can never answer again (e.g. after "Number of consecutive failures exceeded").
+    Calls nested in the same thread (the base class's synchronized methods) do not
+    take it again, exactly as with ``synchronized``.
+    """
+    threads, locks = _kt_oracle_module.THREADS, _kt_oracle_module.LOCKS
+    name = threading.current_thread().name
+    acquire = threads[oracle] != name
+    if acquire:
+        locks[oracle].acquire()
+        threads[oracle] = name
+    try:
+        yield
+    finally:
+        if acquire:
+            threads[oracle] = None
+            locks[oracle].release()
 
 
 def is_probe_trial(trial: Any) -> bool:
@@ -87,7 +123,7 @@ class LRConfig:
 
     Attributes:
         lr_hp_name: name of the learning-rate hyperparameter (an ``hp.Float`` or a
-            numeric ``hp.Choice``).
+            numeric ``hp.Choice``), declared once, outside any conditional scope.
         probe_key_hps: names of discrete hyperparameters that change the LR scale; one
             probe per combination of their values (those absent from the space are
             ignored). ``()`` probes once.
@@ -97,10 +133,17 @@ class LRConfig:
         widen: factor applied to each side of the probe's interval before intersecting.
         wait_for_probes: hand out IDLE trials while a probe runs elsewhere (distributed
             search) instead of ordinary trials drawn from the un-narrowed space.
-        batch_size_hp_name: a batch-size hyperparameter; a seed trial whose batch size
-            differs from the probe's gets its LR scaled by ``batch_scaling``.
+        batch_size_hp_name: a batch-size hyperparameter. A trial whose batch size
+            differs from the probe's gets its LR interval (and seed) scaled by
+            ``batch_scaling``; the space's LR range covers every scaled interval.
         batch_scaling: ``"auto"`` (linear for SGD, sqrt for adaptive optimizers),
-            ``"linear"``, ``"sqrt"`` or ``"none"``.
+            ``"linear"``, ``"sqrt"`` or ``"none"`` (no scaling).
+        probe_timeout: seconds after which a probe without an answer (its worker died
+            or hangs) is handed to the next worker that asks; ``None`` waits forever.
+            Set it well above the time one probe takes.
+        probe_attempts: how many times a probe key is handed out before its timeouts
+            count as a failure (the original range is kept, with a warning). A probe
+            that *reports* an error is not retried: the error would repeat.
     """
 
     lr_hp_name: str = sp.DEFAULT_LR_HP_NAME
@@ -111,6 +154,8 @@ class LRConfig:
     wait_for_probes: bool = True
     batch_size_hp_name: str | None = "batch_size"
     batch_scaling: str = "auto"
+    probe_timeout: float | None = 300.0
+    probe_attempts: int = 2
 
     def __post_init__(self) -> None:
         if not isinstance(self.lr_hp_name, str) or not self.lr_hp_name:
@@ -134,6 +179,18 @@ class LRConfig:
                 "`batch_scaling` must be one of 'auto', 'linear', 'sqrt', 'none'; got "
                 f"{self.batch_scaling!r}."
             )
+        t = self.probe_timeout
+        if t is not None:
+            ok = isinstance(t, int | float) and not isinstance(t, bool)
+            if not ok or not math.isfinite(t) or t <= 0:
+                raise ValueError(
+                    "`probe_timeout` must be a number of seconds > 0 (e.g. 300), or None to "
+                    f"wait forever; got {t!r}."
+                )
+            self.probe_timeout = float(t)
+        a = self.probe_attempts
+        if isinstance(a, bool) or not isinstance(a, int) or a < 1:
+            raise ValueError(f"`probe_attempts` must be an integer >= 1 (e.g. 2), got {a!r}.")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -151,6 +208,8 @@ def _fresh_state() -> dict[str, Any]:
         "seed_queue": [],
         "seeds_used": [],
         "probe_counter": 0,
+        "hull": None,
+        "batch_sizes": None,
         "notes": [],
     }
 
@@ -162,6 +221,8 @@ def _new_record(key: str, key_values: dict[str, Any]) -> dict[str, Any]:
         "status": "pending",
         "trial_id": None,
         "attempts": 0,
+        "attempt_log": [],
+        "idle_answers": 0,
         "metrics": {},
         "finding": None,
         "interval": None,
@@ -170,6 +231,13 @@ def _new_record(key: str, key_values: dict[str, Any]) -> dict[str, Any]:
         "artifacts": None,
         "notes": [],
     }
+
+
+def _upgrade_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """Fill the fields a record saved by an older kt_lr lacks."""
+    for name, value in _new_record(rec.get("key", sp.ALL_KEY), {}).items():
+        rec.setdefault(name, value)
+    return rec
 
 
 def _hp_from_entry(entry: dict[str, Any]) -> Any:
@@ -182,14 +250,14 @@ def _bounds(hp: Any) -> tuple[float, float]:
     return info["min_value"], info["max_value"]
 
 
-def _applies(hp: Any, rec: dict[str, Any]) -> bool:
-    """Whether a probe (its key values) concerns the LR entry ``hp`` (its conditions)."""
-    kv = rec["key_values"]
-    return all(c.name not in kv or c.is_active(kv) for c in hp.conditions)
-
-
 def _finite_positive(v: Any) -> bool:
     return isinstance(v, int | float) and math.isfinite(v) and v > 0
+
+
+def _positive_number(v: Any) -> float | None:
+    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+        return float(v)
+    return None
 
 
 def _last_line(message: str | None) -> str | None:
@@ -224,8 +292,41 @@ class LROracle(keras_tuner.Oracle):
 
     ``LROracle(oracle, **options)`` returns the *same* instance, upgraded in place to a
     subclass of its own class (see the module docstring for why: base strategies and
-    tuners keep working unchanged). Keep using the returned object. ``options`` are the
-    fields of :class:`LRConfig`.
+    tuners keep working unchanged, including an oracle subclass with its own
+    ``populate_space``). Keep using the returned object. ``options`` are the fields of
+    :class:`LRConfig`.
+
+    Conditional spaces (the optimizer is tuned). The LR is declared *once*, globally;
+    declaring it once per optimizer under ``conditional_scope`` is refused, because
+    Keras Tuner 1.4.8 drops or re-samples the value of a name declared twice. Each value
+    of a probe-key hyperparameter (``probe_key_hps``, default ``("optimizer",)``) gets
+    its own probe, narrowed interval and seeds. The space's LR hyperparameter becomes
+    the *hull* (union) of the keys' intervals, so the base strategy, ``get_space()``,
+    Bayesian vectorisation and ``get_best_hyperparameters`` all see one ordinary
+    hyperparameter. In ``populate_space``, after the base strategy proposes values, the
+    LR is moved from the hull to the same relative position inside the trial's own
+    key's interval (affine in log space for log sampling: a uniform draw over the hull
+    becomes a uniform draw over the key's interval; with one key nothing moves). So
+    every trial's LR lies in its own key's interval and the trial records the value it
+    really trained with. Not for GridSearch: its enumeration must see the values it
+    proposed, so a grid covers the hull. A key whose probe failed uses the original
+    range (and the hull then covers it).
+
+    Batch size. With ``batch_size_hp_name`` in the space, a key's interval is measured
+    at the probe's batch size; for a trial with another batch size the probe's interval
+    is scaled by ``batch_scaling`` (linear for SGD-like optimizers, square root for
+    adaptive ones) and narrowed again within the original range, and both the trial's
+    LR range and its seed follow. The hull covers every batch size the space allows.
+    ``batch_scaling="none"`` turns this off.
+
+    Distributed search (a chief serves this oracle, workers run trials). Other workers
+    get IDLE while a probe runs (``wait_for_probes``); a probe whose worker died is
+    handed out again after ``probe_timeout`` seconds, at most ``probe_attempts`` times,
+    then the key falls back to the original range with an :class:`LRProbeWarning`. A
+    worker given up on is dropped from ``tuner_ids`` so that the chief can exit; if it
+    was only slow, its late answer is still used when the key has no finding yet.
+    Each record in ``lr_state["probes"]`` logs its attempts (worker, outcome) and
+    ``idle_answers``, the IDLE answers given while it ran.
 
     Example::
 
@@ -258,68 +359,104 @@ class LROracle(keras_tuner.Oracle):
         config = self.__dict__.pop("_kt_lr_pending_config", None) or LRConfig(**options)
         self.lr_config: LRConfig = config
         self._kt_lr: dict[str, Any] = _fresh_state()
-        self._kt_lr_trials: dict[str, Trial] = {}
-        self._kt_lr_running: dict[str, Trial] = {}
+        self._kt_lr_trials: dict[str, Trial] = {}  # every probe attempt, by trial id
+        self._kt_lr_running: dict[str, Trial] = {}  # tuner id -> the probe it runs
+        self._kt_lr_metrics: dict[str, dict[str, float]] = {}  # probe trial id -> metrics
+        self._kt_lr_started: dict[str, float] = {}  # probe trial id -> _now() at hand-out
+        self._kt_lr_fatal: str | None = None  # why the base oracle ended the search
 
     # ----------------------------------------------------------------- trials
     def create_trial(self, tuner_id: str) -> Trial:
         """A probe trial while a probe is pending, else the base strategy's trial."""
-        # Checked before taking the oracle's lock: keras_tuner.synchronized does not
-        # release it when the wrapped call raises.
-        self._kt_lr_prepare()
-        return self._kt_lr_create_trial(tuner_id)
-
-    @keras_tuner.synchronized
-    def _kt_lr_create_trial(self, tuner_id: str) -> Trial:
-        running = self._kt_lr_running.get(tuner_id)
-        if running is not None:
-            return running
-        if tuner_id in self.ongoing_trials:
+        with _oracle_lock(self):
+            self._kt_lr_prepare()
+            if self._kt_lr_fatal is not None:  # tell every worker to stop
+                self.tuner_ids.discard(tuner_id)
+                return Trial(self.get_space(), status=TrialStatus.STOPPED)
+            self._kt_lr_expire()
+            running = self._kt_lr_running.get(tuner_id)
+            if running is not None:
+                return running
+            if tuner_id in self.ongoing_trials:
+                return super().create_trial(tuner_id)
+            if not (self.max_trials and len(self.trials) >= self.max_trials):
+                probes = self._kt_lr["probes"]
+                key = next((k for k, r in probes.items() if r["status"] == "pending"), None)
+                if key is not None:
+                    return self._kt_lr_start_probe(tuner_id, key)
+                waiting = [r for r in probes.values() if r["status"] == "running"]
+                if self.lr_config.wait_for_probes and waiting:
+                    self.tuner_ids.add(tuner_id)
+                    for rec in waiting:
+                        rec["idle_answers"] += 1
+                    return Trial(self.get_space(), status=TrialStatus.IDLE)
             return super().create_trial(tuner_id)
-        if not (self.max_trials and len(self.trials) >= self.max_trials):
-            probes = self._kt_lr["probes"]
-            key = next((k for k, r in probes.items() if r["status"] == "pending"), None)
-            if key is not None:
-                return self._kt_lr_start_probe(tuner_id, key)
-            if self.lr_config.wait_for_probes and self._kt_lr_running:
-                self.tuner_ids.add(tuner_id)
-                return Trial(self.get_space(), status=TrialStatus.IDLE)
-        return super().create_trial(tuner_id)
 
-    @keras_tuner.synchronized
     def update_trial(self, trial_id: str, metrics: dict[str, float], step: int = 0) -> Trial:
         """Record a probe's metrics in the side slot; other trials go to the base oracle."""
-        trial = self._kt_lr_trials.get(trial_id)
-        if trial is None:
-            if str(trial_id).startswith(PROBE_ID_PREFIX):  # stale: from before a reload
-                return Trial(self.get_space(), trial_id=trial_id, status=TrialStatus.STOPPED)
-            return super().update_trial(trial_id, metrics, step=step)
-        rec = self._kt_lr_record_of(trial_id)
-        if rec is not None:
+        with _oracle_lock(self):
+            trial = self._kt_lr_trials.get(trial_id)
+            if trial is None:
+                if str(trial_id).startswith(PROBE_ID_PREFIX):  # stale: from before a reload
+                    return Trial(self.get_space(), trial_id=trial_id, status=TrialStatus.STOPPED)
+                return super().update_trial(trial_id, metrics, step=step)
+            store = self._kt_lr_metrics.setdefault(trial_id, {})
             for name, value in dict(metrics).items():
                 if str(name).startswith(METRIC_PREFIX):
-                    rec["metrics"][str(name)] = float(value)
-        return trial
+                    store[str(name)] = float(value)
+            return trial
 
-    @keras_tuner.synchronized
-    def end_trial(self, trial: Trial) -> None:
-        """Finish a probe (record, narrow, seed, save); other trials go to the base oracle."""
-        probe = self._kt_lr_trials.get(trial.trial_id)
-        if probe is None:
-            if not str(trial.trial_id).startswith(PROBE_ID_PREFIX):
-                super().end_trial(trial)
-            return  # (a probe from before a reload is ignored: it is pending again)
-        for tuner_id, t in list(self._kt_lr_running.items()):
-            if t.trial_id == trial.trial_id:
-                del self._kt_lr_running[tuner_id]
-        rec = self._kt_lr_record_of(trial.trial_id)
-        if rec is None or rec["status"] != "running":
-            return  # a duplicate end: nothing to do
-        incoming = dict(getattr(trial.hyperparameters, "values", None) or {})
-        probe.status = trial.status
-        probe.message = trial.message
-        self._kt_lr_finish(rec, trial.status, trial.message, incoming)
-        self.save()
+    def end_trial(self, trial: Trial, status: str | None = None) -> None:
+        """Finish a probe (record, narrow, seed, save); other trials go to the base oracle.
+
+        When the base oracle ends the search by raising (too many consecutive failed
+        trials), the error is re-raised to that trial's worker as before, and every
+        other worker is then told to stop, so a chief does not wait forever for them.
+        ``end_trial(trial_id, status)``, Keras Tuner's old form, is accepted too.
+        """
+        if isinstance(trial, str):
+            trial = Trial(self.get_space(), trial_id=trial, status=status or "COMPLETED")
+        with _oracle_lock(self):
+            probe = self._kt_lr_trials.get(trial.trial_id)
+            if probe is None:
+                if not str(trial.trial_id).startswith(PROBE_ID_PREFIX):
+                    self._kt_lr_end_ordinary(trial)
+                return  # (a probe from before a reload is ignored: it is pending again)
+            for tuner_id, t in list(self._kt_lr_running.items()):
+                if t.trial_id == trial.trial_id:
+                    del self._kt_lr_running[tuner_id]
+            started = self._kt_lr_started.pop(trial.trial_id, None)
+            metrics = self._kt_lr_metrics.pop(trial.trial_id, {})
+            rec = self._kt_lr_record_of(trial.trial_id)
+            if rec is None:
+                return
+            if rec["status"] == "done":  # a duplicate end, or the key was answered already
+                attempt = self._kt_lr_attempt(rec, trial.trial_id)
+                if attempt["outcome"] == "running":
+                    attempt["outcome"] = "answered after the key was done; ignored"
+                    self.save()
+                return
+            incoming = dict(getattr(trial.hyperparameters, "values", None) or {})
+            probe.status = trial.status
+            probe.message = trial.message
+            attempt = self._kt_lr_attempt(rec, trial.trial_id)
+            if started is not None:
+                attempt["seconds"] = round(_now() - started, 3)
+            current = rec["status"] == "running" and rec["trial_id"] == trial.trial_id
+            answered = trial.status == TrialStatus.COMPLETED and metrics.get(METRIC_OK) == 1.0
+            if not current and not answered:
+                attempt["outcome"] = f"late {trial.status}, ignored"
+                self.save()
+                return
+            if not current:  # a timed-out worker answered after all: use its finding
+                attempt["outcome"] = "late answer, used"
+                rec["notes"].append(f"{trial.trial_id} answered after its probe_timeout; used")
+                rec["trial_id"] = trial.trial_id
+            rec["metrics"] = metrics
+            self._kt_lr_finish(rec, trial.status, trial.message, incoming)
+            if current:
+                attempt["outcome"] = rec["status"]
+            self.save()
 
     def get_trial(self, trial_id: str) -> Trial:
         """The trial with ``trial_id`` (probe trials included)."""
@@ -327,30 +464,21 @@ class LROracle(keras_tuner.Oracle):
         return probe if probe is not None else super().get_trial(trial_id)
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
-        """The base strategy's values, with the next queued seed as the learning rate."""
+        """The base strategy's values, with the LR seeded or moved into its key's interval."""
+        self._kt_lr_refresh_hull()
         response = super().populate_space(trial_id)
-        queue = self._kt_lr["seed_queue"]
-        if not queue or response.get("status") != TrialStatus.RUNNING:
+        if response.get("status") != TrialStatus.RUNNING:
             return response
         values = response.get("values")
         name = self.lr_config.lr_hp_name
         if not values or name not in values or "tuner/trial_id" in values:
             return response
-        key = sp.probe_key(values, self._kt_lr["key_names"])
-        index = next((i for i, s in enumerate(queue) if s["key"] == key), None)
-        if index is None:
-            index = 0
-            forced = self._kt_lr["probes"][queue[0]["key"]]["key_values"]
-            values = self._kt_lr_complete(values, forced)
-            if name not in values:
-                return response
-        seed = queue.pop(index)
-        lr, note = self._kt_lr_seed_value(seed, values)
-        values[name] = lr
-        self._kt_lr["seeds_used"].append(
-            {"key": seed["key"], "lr": float(lr), "trial_id": trial_id, "note": note}
-        )
-        return {**response, "values": values}
+        seeded = self._kt_lr_take_seed(trial_id, values)
+        if seeded is not None:
+            return {**response, "values": seeded}
+        if self._kt_lr_places_values():
+            return {**response, "values": self._kt_lr_place(values)}
+        return response
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, Any]:
@@ -364,7 +492,10 @@ class LROracle(keras_tuner.Oracle):
         super().set_state(state)
         saved = state.get(STATE_KEY)
         self._kt_lr = _fresh_state() if saved is None else copy.deepcopy(saved)
+        for name, value in _fresh_state().items():
+            self._kt_lr.setdefault(name, value)
         self._kt_lr_trials, self._kt_lr_running = {}, {}
+        self._kt_lr_metrics, self._kt_lr_started = {}, {}
         hp_name = self._kt_lr.get("hp_name")
         if hp_name is not None and hp_name != self.lr_config.lr_hp_name:
             _warn(
@@ -373,6 +504,7 @@ class LROracle(keras_tuner.Oracle):
             )
             self._kt_lr = _fresh_state()
         for rec in self._kt_lr["probes"].values():
+            _upgrade_record(rec)
             if rec["status"] == "running":  # interrupted: probe again
                 rec["status"] = "pending"
                 rec["notes"].append("interrupted before it finished; probing again")
@@ -385,6 +517,15 @@ class LROracle(keras_tuner.Oracle):
     def lr_state(self) -> dict[str, Any]:
         """A copy of the kt_lr part of the oracle's state (JSON-friendly)."""
         return copy.deepcopy(self._kt_lr)
+
+    def lr_interval_for(self, values: dict[str, Any]) -> tuple[float, float] | None:
+        """The LR interval a trial with these ``values`` samples from.
+
+        Its probe key's narrowed interval (scaled to the trial's batch size), the
+        original range when that key's probe failed, or ``None`` while it is not probed.
+        """
+        iv = self._kt_lr_target(values)
+        return None if iv is None else (iv.low, iv.high)
 
     # -------------------------------------------------------------- internals
     def _kt_lr_prepare(self) -> None:
@@ -402,11 +543,25 @@ class LROracle(keras_tuner.Oracle):
         keys = sp.probe_keys(self.hyperparameters, key_names)
         st["probes"] = {k: _new_record(k, kv) for k, kv in keys.items()}
 
+    def _kt_lr_original_hp(self) -> Any:
+        return _hp_from_entry(self._kt_lr["original"][0])
+
     def _kt_lr_record_of(self, trial_id: str) -> dict[str, Any] | None:
         for rec in self._kt_lr["probes"].values():
-            if rec["trial_id"] == trial_id:
+            if rec["trial_id"] == trial_id or any(
+                a["trial_id"] == trial_id for a in rec["attempt_log"]
+            ):
                 return rec
         return None
+
+    @staticmethod
+    def _kt_lr_attempt(rec: dict[str, Any], trial_id: str) -> dict[str, Any]:
+        for attempt in rec["attempt_log"]:
+            if attempt["trial_id"] == trial_id:
+                return attempt
+        attempt = {"trial_id": trial_id, "tuner_id": None, "outcome": "unknown"}
+        rec["attempt_log"].append(attempt)
+        return attempt
 
     def _kt_lr_start_probe(self, tuner_id: str, key: str) -> Trial:
         st = self._kt_lr
@@ -421,14 +576,82 @@ class LROracle(keras_tuner.Oracle):
         hps.values = values
         trial = Trial(hyperparameters=hps, trial_id=trial_id, status=TrialStatus.RUNNING)
         rec.update(status="running", trial_id=trial_id, attempts=rec["attempts"] + 1, metrics={})
+        rec["attempt_log"].append(
+            {"trial_id": trial_id, "tuner_id": tuner_id, "outcome": "running"}
+        )
         self.tuner_ids.add(tuner_id)
         self._kt_lr_trials[trial_id] = trial
         self._kt_lr_running[tuner_id] = trial
+        self._kt_lr_started[trial_id] = _now()
         if self.verbose and self.verbose >= 1:
             label = "" if key == sp.ALL_KEY else f" for {key}"
             print(f"\nSearch: learning-rate probe{label} ({trial_id})\n")
         self.save()
         return trial
+
+    def _kt_lr_expire(self) -> None:
+        """Hand out again (or give up on) probes without an answer after ``probe_timeout``."""
+        timeout = self.lr_config.probe_timeout
+        if not timeout:
+            return
+        now = _now()
+        for rec in self._kt_lr["probes"].values():
+            trial_id = rec["trial_id"]
+            started = self._kt_lr_started.get(trial_id)
+            if rec["status"] != "running" or started is None or now - started < timeout:
+                continue
+            del self._kt_lr_started[trial_id]
+            for tuner_id, t in list(self._kt_lr_running.items()):
+                if t.trial_id == trial_id:
+                    del self._kt_lr_running[tuner_id]
+                    # A dead worker never asks again; without this the chief waits for it
+                    # forever. A live one is added back by its next request.
+                    self.tuner_ids.discard(tuner_id)
+            attempt = self._kt_lr_attempt(rec, trial_id)
+            label = "" if rec["key"] == sp.ALL_KEY else f" ({rec['key']})"
+            if rec["attempts"] < self.lr_config.probe_attempts:
+                attempt["outcome"] = f"no answer within probe_timeout={timeout:g} s; re-issued"
+                rec["status"] = "pending"
+                rec["notes"].append(f"{trial_id} timed out after {timeout:g} s; probing again")
+                _warn(
+                    f"Learning-rate probe {trial_id}{label} gave no answer within "
+                    f"probe_timeout={timeout:g} s (its worker may have died); handing it to "
+                    "the next worker that asks. Raise probe_timeout if probes are just slow."
+                )
+            else:
+                attempt["outcome"] = f"no answer within probe_timeout={timeout:g} s; gave up"
+                self._kt_lr_fail(
+                    rec,
+                    f"no answer within probe_timeout={timeout:g} s in {rec['attempts']} "
+                    "attempt(s) (raise probe_timeout or probe_attempts)",
+                )
+            self.save()
+
+    def _kt_lr_end_ordinary(self, trial: Trial) -> None:
+        try:
+            super().end_trial(trial)
+        except RuntimeError as exc:  # e.g. "Number of consecutive failures exceeded"
+            self._kt_lr_fatal = str(exc) or type(exc).__name__
+            for tuner_id, t in list(self.ongoing_trials.items()):
+                if t.trial_id == trial.trial_id:
+                    del self.ongoing_trials[tuner_id]
+                    self.tuner_ids.discard(tuner_id)
+            with contextlib.suppress(Exception):
+                self._save_trial(self.trials[trial.trial_id])
+                self.save()
+            raise
+
+    def _kt_lr_fail(self, rec: dict[str, Any], error: str) -> None:
+        rec.update(status="failed", error=str(error), interval=None, seeds=[])
+        lo_b, hi_b = _bounds(self._kt_lr_original_hp())
+        label = rec["trial_id"] or rec["key"]
+        _warn(
+            f"Learning-rate probe {label} ({rec['key']}) failed: {error}. "
+            f"Keeping the original range [{lo_b:g}, {hi_b:g}] for "
+            f"{self.lr_config.lr_hp_name!r}; the search goes on."
+        )
+        with contextlib.suppress(Exception):
+            self._kt_lr_narrow()  # other keys' narrowing must now cover the original range
 
     def _kt_lr_finish(
         self, rec: dict[str, Any], status: str, message: str | None, incoming: dict[str, Any]
@@ -451,14 +674,7 @@ class LROracle(keras_tuner.Oracle):
         elif low > high:
             error = f"the probe returned low={low:g} > high={high:g}"
         if error is not None:
-            rec.update(status="failed", error=str(error))
-            orig = _hp_from_entry(self._kt_lr["original"][0])
-            lo_b, hi_b = _bounds(orig)
-            _warn(
-                f"Learning-rate probe {rec['trial_id']} ({rec['key']}) failed: {error}. "
-                f"Keeping the original range [{lo_b:g}, {hi_b:g}] for "
-                f"{self.lr_config.lr_hp_name!r}; the search goes on."
-            )
+            self._kt_lr_fail(rec, str(error))
             return
         reasons = incoming.get(PROBE_REASONS)
         try:
@@ -480,17 +696,13 @@ class LROracle(keras_tuner.Oracle):
             "batch_size": int(batch) if batch is not None and math.isfinite(batch) else None,
             "optimizer": incoming.get(PROBE_OPTIMIZER),
         }
-        rec["status"] = "done"
+        rec.update(status="done", error=None)
         try:
             self._kt_lr_narrow()
             self._kt_lr_queue_seeds(rec)
         except Exception as exc:  # never lose the search over a narrowing problem
-            rec.update(status="failed", error=f"narrowing failed: {type(exc).__name__}: {exc}")
-            rec["interval"], rec["seeds"] = None, []
-            _warn(
-                f"Could not narrow {self.lr_config.lr_hp_name!r} from probe "
-                f"{rec['trial_id']}: {exc}. Keeping the range; the search goes on."
-            )
+            rec["finding"] = None
+            self._kt_lr_fail(rec, f"narrowing failed: {type(exc).__name__}: {exc}")
             return
         if self.verbose and self.verbose >= 1:
             iv = rec["interval"]
@@ -499,22 +711,76 @@ class LROracle(keras_tuner.Oracle):
                 f"{self.lr_config.lr_hp_name} narrowed to [{iv['low']:.3g}, {iv['high']:.3g}]"
             )
 
-    def _kt_lr_narrow(self) -> None:
-        """Narrow each original LR entry to the hull of its probes' intervals.
+    # ---------------------------------------------------------- narrowing
+    def _kt_lr_batch_sizes(self) -> list[float | None]:
+        """The batch sizes the space allows (``[None]`` without a batch-size hp)."""
+        name = self.lr_config.batch_size_hp_name
+        if not name or self.lr_config.batch_scaling == "none":
+            return [None]
+        hp = next((h for h in self.hyperparameters.space if h.name == name), None)
+        values = sp.batch_size_values(hp) if hp is not None else []
+        return list(values) or [None]
 
-        A probe applies to an entry unless the entry is conditioned on a key
-        hyperparameter with another value, so ``learning_rate`` declared per optimizer
-        (under ``conditional_scope('optimizer', ...)``) is narrowed per optimizer.
+    def _kt_lr_batch_factor(self, finding: dict[str, Any], batch_size: Any) -> float:
+        cfg = self.lr_config
+        probe_bs = _positive_number(finding.get("batch_size"))
+        trial_bs = _positive_number(batch_size)
+        if cfg.batch_scaling == "none" or probe_bs is None or trial_bs is None:
+            return 1.0
+        if trial_bs == probe_bs:
+            return 1.0
+        return sp.batch_factor(
+            probe_bs, trial_bs, rule=cfg.batch_scaling, optimizer=finding.get("optimizer")
+        )
+
+    def _kt_lr_key_interval(self, rec: dict[str, Any], batch_size: Any = None) -> sp.Interval:
+        """A done key's interval, at ``batch_size`` (scaled from the probe's batch size)."""
+        iv, f, cfg = rec["interval"], rec["finding"], self.lr_config
+        factor = self._kt_lr_batch_factor(f, batch_size)
+        if factor == 1.0:
+            return sp.Interval(iv["low"], iv["high"], iv["status"])
+        b_lo, b_hi = _bounds(self._kt_lr_original_hp())
+        return sp.narrow_interval(
+            f["low"] * factor,
+            f["high"] * factor,
+            b_lo,
+            b_hi,
+            min_decades=cfg.min_decades,
+            widen=cfg.widen,
+        )
+
+    def _kt_lr_target(self, values: dict[str, Any]) -> sp.Interval | None:
+        st = self._kt_lr
+        if not st["original"]:
+            return None
+        rec = st["probes"].get(sp.probe_key(values, st["key_names"]))
+        if rec is None:
+            return None
+        if rec["status"] == "done" and rec["interval"] is not None:
+            name = self.lr_config.batch_size_hp_name
+            return self._kt_lr_key_interval(rec, values.get(name) if name else None)
+        if rec["status"] == "failed":
+            return sp.Interval(*_bounds(self._kt_lr_original_hp()))
+        return None
+
+    def _kt_lr_narrow(self) -> None:
+        """Set the space's LR to the hull of every key's interval at every batch size.
+
+        Done keys contribute their narrowed interval (scaled to each batch size the
+        space allows), failed keys the original range; pending keys nothing yet.
         """
         st, cfg = self._kt_lr, self.lr_config
         done = [r for r in st["probes"].values() if r["status"] == "done"]
         if not done:
             return
-        entries = [_hp_from_entry(e) for e in st["original"]]
+        orig = self._kt_lr_original_hp()
+        b_lo, b_hi = _bounds(orig)
         for rec in done:
             if rec["interval"] is None:
-                hp = next((h for h in entries if _applies(h, rec)), entries[0])
-                iv = self._kt_lr_interval(rec, hp)
+                f = rec["finding"]
+                iv = sp.narrow_interval(
+                    f["low"], f["high"], b_lo, b_hi, min_decades=cfg.min_decades, widen=cfg.widen
+                )
                 rec["interval"] = {
                     "low": iv.low,
                     "high": iv.high,
@@ -522,7 +788,6 @@ class LROracle(keras_tuner.Oracle):
                     "notes": list(iv.notes),
                 }
                 if iv.status.startswith("missed"):
-                    f, (b_lo, b_hi) = rec["finding"], _bounds(hp)
                     side = "below" if iv.status == "missed_below" else "above"
                     _warn(
                         f"The probe's interval [{f['low']:.3g}, {f['high']:.3g}] for "
@@ -531,26 +796,50 @@ class LROracle(keras_tuner.Oracle):
                         f"{'lower' if side == 'below' else 'upper'} end. Consider widening "
                         "the range in your build function."
                     )
-        used = [t.hyperparameters.values.get(cfg.lr_hp_name) for t in self.trials.values()]
-        for orig in entries:
-            recs = [r for r in done if _applies(orig, r)]
-            if not recs:
-                continue
-            intervals = [self._kt_lr_interval(r, orig) for r in recs]
-            hull = sp.Interval(min(iv.low for iv in intervals), max(iv.high for iv in intervals))
-            picks = [sp.clamp(r["finding"]["lr"], hull.low, hull.high) for r in recs]
-            pick = picks[0] if len(picks) == 1 else math.prod(picks) ** (1 / len(picks))
-            keep = [v for v in used if v is not None] if sp.hp_kind(orig) == "Choice" else ()
-            new_hp = sp.narrow_hp(orig, hull, pick=pick, keep=keep)
-            self.hyperparameters = sp.replace_hp(self.hyperparameters, new_hp)
+        sizes = self._kt_lr_batch_sizes()
+        targets = [self._kt_lr_key_interval(r, bs) for r in done for bs in sizes]
+        if any(r["status"] == "failed" for r in st["probes"].values()):
+            targets.append(sp.Interval(b_lo, b_hi))
+        hull = sp.Interval(min(iv.low for iv in targets), max(iv.high for iv in targets))
+        picks = [sp.clamp(r["finding"]["lr"], hull.low, hull.high) for r in done]
+        pick = picks[0] if len(picks) == 1 else math.prod(picks) ** (1 / len(picks))
+        name = cfg.lr_hp_name
+        used = [t.hyperparameters.values.get(name) for t in self.trials.values()]
+        keep = [v for v in used if v is not None] if sp.hp_kind(orig) == "Choice" else ()
+        new_hp = sp.narrow_hp(orig, hull, pick=pick, keep=keep)
+        self.hyperparameters = sp.replace_hp(self.hyperparameters, new_hp)
+        st["hull"] = [hull.low, hull.high]
+        st["batch_sizes"] = sizes
 
-    def _kt_lr_interval(self, rec: dict[str, Any], hp: Any) -> sp.Interval:
-        f, cfg = rec["finding"], self.lr_config
-        b_lo, b_hi = _bounds(hp)
-        return sp.narrow_interval(
-            f["low"], f["high"], b_lo, b_hi, min_decades=cfg.min_decades, widen=cfg.widen
-        )
+    def _kt_lr_refresh_hull(self) -> None:
+        """Narrow again when a batch-size hp appeared (e.g. declared in ``fit``)."""
+        st = self._kt_lr
+        if st["hull"] is not None and st["batch_sizes"] != self._kt_lr_batch_sizes():
+            self._kt_lr_narrow()
 
+    def _kt_lr_places_values(self) -> bool:
+        return not isinstance(self, keras_tuner.oracles.GridSearchOracle)
+
+    def _kt_lr_place(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Move the proposed LR from the hull into the trial's own key's interval."""
+        name = self.lr_config.lr_hp_name
+        target = self._kt_lr_target(values)
+        hp = self._kt_lr_active_lr_hp(values)
+        if target is None or hp is None:
+            return values
+        if sp.hp_kind(hp) == "Choice":
+            lr = sp.choose_inside(values[name], list(hp.values), (target.low, target.high))
+        else:
+            lr = sp.map_into(
+                values[name],
+                (float(hp.min_value), float(hp.max_value)),
+                (target.low, target.high),
+                log=getattr(hp, "sampling", "linear") == "log",
+            )
+            lr = sp.snap_to_hp(lr, hp)
+        return {**values, name: lr}
+
+    # ------------------------------------------------------------- seeding
     def _kt_lr_seeding_off_reason(self) -> str | None:
         if self.lr_config.num_seeds == 0:
             return "num_seeds=0"
@@ -564,9 +853,7 @@ class LROracle(keras_tuner.Oracle):
             rec["notes"].append(f"no seeded trials: {off}")
             return
         iv, f = rec["interval"], rec["finding"]
-        current = self._kt_lr_active_lr_hp(rec["key_values"]) or _hp_from_entry(
-            self._kt_lr["original"][0]
-        )
+        current = self._kt_lr_active_lr_hp(rec["key_values"]) or self._kt_lr_original_hp()
         seeds: list[float] = []
         for v in sp.seed_lrs(f["lr"], iv["low"], iv["high"], self.lr_config.num_seeds):
             s = sp.snap_to_hp(v, current)
@@ -574,6 +861,27 @@ class LROracle(keras_tuner.Oracle):
                 seeds.append(s)
         rec["seeds"] = [float(s) for s in seeds]
         self._kt_lr["seed_queue"].extend({"key": rec["key"], "lr": float(s)} for s in seeds)
+
+    def _kt_lr_take_seed(self, trial_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
+        """``values`` with the next queued seed as the LR (``None`` when no seed is queued)."""
+        queue = self._kt_lr["seed_queue"]
+        if not queue:
+            return None
+        name = self.lr_config.lr_hp_name
+        key = sp.probe_key(values, self._kt_lr["key_names"])
+        index = next((i for i, s in enumerate(queue) if s["key"] == key), None)
+        if index is None:
+            index = 0
+            forced = self._kt_lr["probes"][queue[0]["key"]]["key_values"]
+            values = self._kt_lr_complete(values, forced)
+            if name not in values:
+                return None
+        seed = queue.pop(index)
+        lr, note = self._kt_lr_seed_value(seed, values)
+        self._kt_lr["seeds_used"].append(
+            {"key": seed["key"], "lr": float(lr), "trial_id": trial_id, "note": note}
+        )
+        return {**values, name: lr}
 
     def _kt_lr_active_lr_hp(self, values: dict[str, Any]) -> Any | None:
         name = self.lr_config.lr_hp_name
@@ -592,21 +900,15 @@ class LROracle(keras_tuner.Oracle):
     def _kt_lr_seed_value(self, seed: dict[str, Any], values: dict[str, Any]) -> tuple[Any, str]:
         cfg = self.lr_config
         lr, note = float(seed["lr"]), "seed"
-        f = (self._kt_lr["probes"].get(seed["key"]) or {}).get("finding") or {}
-        probe_bs = f.get("batch_size")
+        rec = self._kt_lr["probes"].get(seed["key"]) or {}
+        f = rec.get("finding") or {}
         trial_bs = values.get(cfg.batch_size_hp_name) if cfg.batch_size_hp_name else None
-        if (
-            cfg.batch_scaling != "none"
-            and probe_bs
-            and isinstance(trial_bs, int | float)
-            and not isinstance(trial_bs, bool)
-            and trial_bs > 0
-            and trial_bs != probe_bs
-        ):
-            lr = sp.scale_lr_for_batch_size(
-                lr, probe_bs, trial_bs, rule=cfg.batch_scaling, optimizer=f.get("optimizer")
-            )
-            note = f"seed scaled from batch size {probe_bs} to {trial_bs}"
+        factor = self._kt_lr_batch_factor(f, trial_bs)
+        if factor != 1.0:
+            lr *= factor
+            note = f"seed scaled x{factor:.3g} from batch size {f.get('batch_size')} to {trial_bs}"
+            target = self._kt_lr_key_interval(rec, trial_bs)
+            lr = sp.clamp(lr, target.low, target.high)
         hp = self._kt_lr_active_lr_hp(values)
         return (sp.snap_to_hp(lr, hp) if hp is not None else lr), note
 
@@ -631,6 +933,10 @@ class ProbeReport:
     candidates: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     artifacts: str | None = None
+    batch_size: int | None = None
+    attempts: int = 0
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
+    idle_answers: int = 0
 
     def __repr__(self) -> str:
         if self.status == "done":
@@ -647,8 +953,11 @@ class LRReport:
 
     ``original`` and ``narrowed`` describe the LR hyperparameter before and after the
     probes (one dict per entry: kind, min_value, max_value, sampling, values, default);
-    ``probes`` maps each probe key to a :class:`ProbeReport`; ``seeds`` lists the seeded
-    trials (``trial_id`` is ``None`` while still queued).
+    ``probes`` maps each probe key to a :class:`ProbeReport` (its ``narrowed_low`` /
+    ``narrowed_high`` are that key's own interval at the probe's batch size; ``narrowed``
+    is the space's hull of every key's interval); ``seeds`` lists the seeded trials
+    (``trial_id`` is ``None`` while still queued); ``batch_sizes`` the batch sizes the
+    intervals were scaled to.
     """
 
     hp_name: str
@@ -657,6 +966,7 @@ class LRReport:
     probes: dict[str, ProbeReport]
     seeds: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    batch_sizes: list[float] = field(default_factory=list)
 
     @classmethod
     def from_state(cls, state: dict[str, Any], space: Any, hp_name: str) -> LRReport:
@@ -687,10 +997,16 @@ class LRReport:
                 candidates=dict(f.get("candidates", {})),
                 error=rec.get("error"),
                 artifacts=rec.get("artifacts"),
+                batch_size=f.get("batch_size"),
+                attempts=int(rec.get("attempts", 0)),
+                attempt_log=[dict(a) for a in rec.get("attempt_log", [])],
+                idle_answers=int(rec.get("idle_answers", 0)),
             )
         seeds = [dict(s, status="used") for s in state.get("seeds_used", [])]
         seeds += [dict(s, trial_id=None, status="queued") for s in state.get("seed_queue", [])]
-        return cls(hp_name, original, narrowed, probes, seeds, list(state.get("notes", [])))
+        sizes = [b for b in state.get("batch_sizes") or [] if b is not None]
+        notes = list(state.get("notes", []))
+        return cls(hp_name, original, narrowed, probes, seeds, notes, sizes)
 
     @property
     def interval(self) -> tuple[float, float] | None:
@@ -769,12 +1085,24 @@ class LRReport:
                     f"[{p.low:.3g}, {p.high:.3g}] -> [{p.narrowed_low:.3g}, "
                     f"{p.narrowed_high:.3g}] ({p.interval_status})"
                 )
+                others = [b for b in self.batch_sizes if b != p.batch_size]
+                if p.batch_size and others:
+                    sizes = ", ".join(f"{b:g}" for b in others)
+                    lines.append(
+                        f"    measured at batch size {p.batch_size}; scaled for batch size "
+                        f"{sizes} by the batch_scaling rule"
+                    )
                 if p.seeds:
                     lines.append("    seeds: " + ", ".join(f"{s:.3g}" for s in p.seeds))
             elif p.status == "failed":
                 lines.append(f"  probe {p.trial_id} ({label}) failed: {p.error}; range kept")
             else:
                 lines.append(f"  probe ({label}): {p.status}")
+            if p.attempts > 1:
+                tried = "; ".join(
+                    f"{a['trial_id']} on {a['tuner_id']}: {a['outcome']}" for a in p.attempt_log
+                )
+                lines.append(f"    attempts: {tried}")
             lines += [f"    - {r}" for r in p.reasons + p.notes]
             if p.artifacts:
                 lines.append(f"    curves: {p.artifacts}")

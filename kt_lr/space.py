@@ -58,6 +58,16 @@ def find_lr_hps(space: Any, name: str = DEFAULT_LR_HP_NAME) -> list:
     hyperparameter is not a ``Float`` or a numeric ``Choice``.
     """
     entries = [hp for hp in space.space if hp.name == name]
+    if len(entries) > 1:
+        raise ValueError(
+            f"The learning rate {name!r} is declared {len(entries)} times (e.g. once per "
+            "optimizer under conditional_scope). Keras Tuner 1.4.8 drops or re-samples the "
+            "value of a name declared more than once, so such a search silently trains with "
+            "the wrong learning rate. Declare it once, outside any conditional scope:\n"
+            f"    lr = {lr_hp_hint(name)}\n"
+            "kt_lr already probes each optimizer separately (probe_key_hps) and samples every "
+            "trial's learning rate inside its own optimizer's interval."
+        )
     if not entries:
         known = sorted({hp.name for hp in space.space})
         listed = ", ".join(repr(n) for n in known) if known else "none"
@@ -492,3 +502,78 @@ def scale_lr_for_batch_size(
     if rule == "sqrt":
         return lr * math.sqrt(ratio)
     return lr
+
+
+def batch_factor(
+    from_batch_size: float, to_batch_size: float, *, rule: str = "auto", optimizer: Any = None
+) -> float:
+    """The factor :func:`scale_lr_for_batch_size` multiplies an LR by (1.0 for ``"none"``)."""
+    return scale_lr_for_batch_size(
+        1.0, from_batch_size, to_batch_size, rule=rule, optimizer=optimizer
+    )
+
+
+def batch_size_values(hp: Any) -> list[float]:
+    """The batch sizes a ``batch_size`` hyperparameter can take, for interval hulls.
+
+    A ``Choice`` or ``Fixed`` gives its values; an ``Int``/``Float`` its two bounds (every
+    scaling rule is monotonic, so the bounds give the extremes); anything else none.
+    """
+    kind = hp_kind(hp)
+    if kind in ("Choice", "Fixed"):
+        values = _discrete_values(hp)
+    elif kind in ("Int", "Float"):
+        values = [hp.min_value, hp.max_value]
+    else:
+        values = []
+    return sorted({float(v) for v in values if _is_number(v) and v > 0})
+
+
+def map_into(
+    value: float,
+    source: tuple[float, float],
+    target: tuple[float, float],
+    *,
+    log: bool = True,
+) -> float:
+    """Move ``value`` from ``source`` to the same relative position in ``target``.
+
+    The map is affine in log space (``log=True``, for log-sampled learning rates) or in
+    linear space, so a uniform draw over ``source`` becomes a uniform draw over
+    ``target``; ``source == target`` leaves ``value`` unchanged. ``value`` is first
+    limited to ``source``; a point ``source`` maps to the centre of ``target``.
+    """
+    s_lo, s_hi = (float(v) for v in source)
+    t_lo, t_hi = (float(v) for v in target)
+    if s_lo > s_hi or t_lo > t_hi:
+        raise ValueError(f"Intervals must have low <= high, got {source!r} and {target!r}.")
+    if (s_lo, s_hi) == (t_lo, t_hi):
+        return clamp(value, t_lo, t_hi)
+    v = clamp(value, s_lo, s_hi)
+    use_log = log and s_lo > 0 and t_lo > 0
+    f = math.log if use_log else float
+    g = math.exp if use_log else float
+    span = f(s_hi) - f(s_lo)
+    position = 0.5 if span <= 0 else (f(v) - f(s_lo)) / span
+    out = g(f(t_lo) + position * (f(t_hi) - f(t_lo)))
+    return clamp(out, t_lo, t_hi)
+
+
+def choose_inside(value: Any, values: Sequence[Any], target: tuple[float, float]) -> Any:
+    """The value of ``values`` inside ``target`` at the same relative rank as ``value``.
+
+    For a numeric ``Choice`` learning rate: ``value`` is one of ``values`` (sorted by
+    size); the answer is the one at the same relative rank among those inside ``target``
+    (the one closest to ``target`` when none is inside), so when every value is inside
+    nothing changes.
+    """
+    ordered = sorted(v for v in values if _is_number(v))
+    if not ordered:
+        raise ValueError("`values` must contain numbers.")
+    lo, hi = target
+    inside = [v for v in ordered if lo <= v <= hi]
+    if not inside:
+        return min(ordered, key=lambda v: _log_distance(v, lo, hi))
+    rank = ordered.index(value) if value in ordered else 0
+    share = rank / (len(ordered) - 1) if len(ordered) > 1 else 0.5
+    return inside[round(share * (len(inside) - 1))]

@@ -298,6 +298,129 @@ def test_without_waiting_other_workers_get_ordinary_trials(tmp_path):
     assert trial.status == TrialStatus.RUNNING and not ko.is_probe_trial(trial)
 
 
+def test_idle_answers_are_counted_per_probe(tmp_path):
+    oracle = make(tmp_path)
+    oracle.create_trial("tuner0")
+    for _ in range(3):
+        assert oracle.create_trial("tuner1").status == TrialStatus.IDLE
+    assert oracle.lr_state["probes"]["*"]["idle_answers"] == 3
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(ko, "_now", fake)
+    return fake
+
+
+def test_probe_of_a_dead_worker_is_reissued_after_the_timeout(tmp_path, clock):
+    oracle = make(tmp_path, lr_options={"probe_timeout": 60})
+    lost = oracle.create_trial("tuner0")  # tuner0 dies during its probe
+    clock.t += 59
+    assert oracle.create_trial("tuner1").status == TrialStatus.IDLE
+    clock.t += 2
+    with pytest.warns(LRProbeWarning, match="no answer within probe_timeout=60 s"):
+        again = oracle.create_trial("tuner1")
+    assert ko.is_probe_trial(again) and again.trial_id != lost.trial_id
+    assert "tuner0" not in oracle.tuner_ids  # the chief does not wait for it to exit
+    assert oracle.create_trial("tuner2").status == TrialStatus.IDLE  # still one probe
+    finish_probe(oracle, again)
+    rec = oracle.lr_state["probes"]["*"]
+    assert rec["status"] == "done" and rec["attempts"] == 2 and rec["trial_id"] == again.trial_id
+    assert [(a["tuner_id"], a["outcome"].split(";")[0]) for a in rec["attempt_log"]] == [
+        ("tuner0", "no answer within probe_timeout=60 s"),
+        ("tuner1", "done"),
+    ]
+    assert lr_bounds(oracle) == (1e-3, 1e-2)
+    assert run_trial(oracle, "tuner2").status == TrialStatus.COMPLETED
+    assert "attempts:" in oracle.lr_report().summary()
+
+
+def test_a_late_answer_is_used_once_and_the_other_ignored(tmp_path, clock):
+    oracle = make(tmp_path, lr_options={"probe_timeout": 60})
+    slow = oracle.create_trial("tuner0")
+    clock.t += 61
+    with pytest.warns(LRProbeWarning):
+        again = oracle.create_trial("tuner1")
+    finish_probe(oracle, slow, lr=2e-3, low=1e-3, high=4e-3)  # tuner0 was only slow
+    rec = oracle.lr_state["probes"]["*"]
+    assert rec["status"] == "done" and rec["trial_id"] == slow.trial_id
+    assert rec["finding"]["lr"] == 2e-3
+    assert oracle.create_trial("tuner2").status == TrialStatus.RUNNING  # no more waiting
+    finish_probe(oracle, again, lr=5e-2, low=1e-2, high=1e-1)  # too late: ignored
+    assert oracle.lr_state["probes"]["*"]["finding"]["lr"] == 2e-3
+    outcomes = [a["outcome"] for a in oracle.lr_state["probes"]["*"]["attempt_log"]]
+    assert outcomes[0] == "late answer, used" and "ignored" in outcomes[1]
+    assert lr_bounds(oracle) == (1e-3, 4e-3)  # from the late answer
+
+
+def test_after_its_last_attempt_a_probe_falls_back_to_the_original_range(tmp_path, clock):
+    oracle = make(tmp_path, lr_options={"probe_timeout": 30, "probe_attempts": 1})
+    oracle.create_trial("tuner0")
+    clock.t += 31
+    with pytest.warns(LRProbeWarning, match="Keeping the original range"):
+        trial = oracle.create_trial("tuner1")
+    assert trial.status == TrialStatus.RUNNING and not ko.is_probe_trial(trial)
+    rec = oracle.lr_state["probes"]["*"]
+    assert rec["status"] == "failed" and "probe_timeout=30 s" in rec["error"]
+    assert lr_bounds(oracle) == (1e-5, 1e-1)
+    saved = json.load(open(os.path.join(tmp_path, "p", "oracle.json")))
+    assert saved["kt_lr"]["probes"]["*"]["status"] == "failed"
+
+
+def test_without_a_timeout_the_probe_is_waited_for(tmp_path, clock):
+    oracle = make(tmp_path, lr_options={"probe_timeout": None})
+    oracle.create_trial("tuner0")
+    clock.t += 10**6
+    assert oracle.create_trial("tuner1").status == TrialStatus.IDLE
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"probe_timeout": 0}, "probe_timeout"),
+        ({"probe_timeout": float("inf")}, "probe_timeout"),
+        ({"probe_attempts": 0}, "probe_attempts"),
+        ({"probe_attempts": 1.5}, "probe_attempts"),
+    ],
+)
+def test_bad_timeout_options(options, match):
+    with pytest.raises(ValueError, match=match):
+        ko.LRConfig(**options)
+
+
+def test_too_many_failed_trials_stop_every_worker_and_free_the_lock(tmp_path):
+    oracle = make(tmp_path, max_consecutive_failed_trials=1)
+    finish_probe(oracle, oracle.create_trial("tuner0"))
+    failing = oracle.create_trial("tuner0")
+    other = oracle.create_trial("tuner1")
+    oracle.update_trial(failing.trial_id, {"val_loss": 1.0})
+    failing.status = TrialStatus.FAILED
+    with pytest.raises(RuntimeError, match="consecutive failures"):
+        oracle.end_trial(failing)
+    assert "tuner0" not in oracle.tuner_ids and "tuner0" not in oracle.ongoing_trials
+    # the lock is free (keras_tuner.synchronized would keep it after the error)
+    result = []
+    th = threading.Thread(target=lambda: result.append(oracle.create_trial("tuner2").status))
+    th.start()
+    th.join(timeout=10)
+    assert result == [TrialStatus.STOPPED]
+    oracle.update_trial(other.trial_id, {"val_loss": 1.0})
+    other.status = TrialStatus.COMPLETED
+    with pytest.raises(RuntimeError):  # Keras Tuner re-checks the whole history
+        oracle.end_trial(other)
+    assert oracle.create_trial("tuner1").status == TrialStatus.STOPPED
+    assert not oracle.ongoing_trials and not oracle.tuner_ids  # a chief may exit now
+
+
 def test_probe_protocol_survives_the_wire(tmp_path):
     """Only the proto form of trials, spaces and metric maps crosses gRPC."""
     oracle = make(tmp_path)
@@ -342,35 +465,175 @@ def test_one_probe_per_optimizer_and_seeds_per_key(tmp_path):
     assert by_opt == {"adam": 3e-4, "sgd": 3e-2}
 
 
-def test_lr_declared_per_optimizer_is_narrowed_per_optimizer(tmp_path):
+def test_lr_declared_once_per_optimizer_is_refused_with_the_fix(tmp_path):
+    # Keras Tuner 1.4.8 drops or re-samples a value whose name is declared twice
+    # (ensure_active_values), so this layout would train with the wrong LR.
     hps = HyperParameters()
     hps.Choice("optimizer", ["adam", "sgd"])
     with hps.conditional_scope("optimizer", ["adam"]):
         hps.Float("learning_rate", 1e-5, 1e-1, sampling="log")
     with hps.conditional_scope("optimizer", ["sgd"]):
         hps.Float("learning_rate", 1e-4, 1.0, sampling="log")
-    oracle = make(tmp_path, hps=hps, lr_options={"num_seeds": 1})
-    finish_probe(oracle, oracle.create_trial("t"), lr=3e-4, low=1e-4, high=1e-3)
-    finish_probe(oracle, oracle.create_trial("t"), lr=3e-2, low=1e-2, high=5e-2)
-    adam, sgd = [h for h in oracle.get_space().space if h.name == "learning_rate"]
-    assert (adam.min_value, adam.max_value) == (1e-4, 1e-3)
-    assert (sgd.min_value, sgd.max_value) == (1e-2, 5e-2)
-    # (Trials are not run here: Keras Tuner 1.4.8's ensure_active_values drops the value
-    # of a name that also has an inactive entry, a limitation of its own.)
+    oracle = make(tmp_path, hps=hps)
+    with pytest.raises(ValueError, match="declared 2 times"):
+        oracle.create_trial("t")
 
 
-def test_seed_lr_is_scaled_to_the_trial_batch_size(tmp_path):
-    hps = space(batch_size=True)
-    oracle = make(tmp_path, hps=hps, lr_options={"num_seeds": 4})
-    probe = oracle.create_trial("tuner0")
-    finish_probe(oracle, probe, batch_size=16, **{ko.PROBE_OPTIMIZER: "SGD"})
-    trials = [run_trial(oracle) for _ in range(4)]
-    seeds = oracle.lr_state["probes"]["*"]["seeds"]
-    for t, seed in zip(trials, seeds, strict=True):
+def two_key_space(batch_size=False):
+    hps = HyperParameters()
+    hps.Choice("optimizer", ["adam", "sgd"])
+    hps.Float("learning_rate", 1e-5, 1.0, sampling="log")
+    hps.Int("units", 4, 64, step=4)
+    if batch_size:
+        hps.Choice("batch_size", [16, 64])
+    return hps
+
+
+ADAM = dict(lr=3e-4, low=1e-4, high=1e-3)
+SGD = dict(lr=3e-2, low=1e-2, high=1e-1)
+FINDINGS = {"optimizer=adam": ADAM, "optimizer=sgd": SGD}
+
+
+def run_until_stopped(oracle, limit=60):
+    trials = []
+    for _ in range(limit):
+        t = run_trial(oracle)
+        if t.status == TrialStatus.STOPPED:
+            break
+        if t.status == TrialStatus.RUNNING or t.status == TrialStatus.COMPLETED:
+            trials.append(t)
+    return trials
+
+
+@pytest.mark.parametrize(
+    "cls, extra",
+    [
+        (RandomSearchOracle, {"max_trials": 12}),
+        (BayesianOptimizationOracle, {"max_trials": 7, "num_initial_points": 2}),
+        (HyperbandOracle, {"max_epochs": 9, "factor": 3}),
+    ],
+)
+def test_each_trial_samples_its_lr_inside_its_own_keys_interval(tmp_path, cls, extra):
+    oracle = make(tmp_path, cls=cls, hps=two_key_space(), lr_options={"num_seeds": 1}, **extra)
+    first = oracle.create_trial("tuner0")
+    second = oracle.create_trial("tuner1")  # both probes run at once on two workers
+    for probe in (first, second):
+        finish_probe(oracle, probe, **FINDINGS[probe.hyperparameters.values[ko.PROBE_MARKER]])
+    probes = oracle.lr_state["probes"]
+    assert [probes[k]["attempts"] for k in FINDINGS] == [1, 1]
+    assert lr_bounds(oracle) == (1e-4, 1e-1)  # the space holds the hull of both keys
+    trials = run_until_stopped(oracle)
+    assert len(trials) >= 7
+    for t in trials:
+        values = t.hyperparameters.values
+        own = FINDINGS[f"optimizer={values['optimizer']}"]
+        assert own["low"] <= values["learning_rate"] <= own["high"], values
+        assert oracle.lr_interval_for(values) == (own["low"], own["high"])
+    assert {t.hyperparameters.values["optimizer"] for t in trials} == {"adam", "sgd"}
+    best = oracle.get_best_trials(1)[0].hyperparameters
+    assert best.get("learning_rate") == best.values["learning_rate"]
+
+
+def test_one_key_keeps_the_base_strategys_values(tmp_path):
+    oracle = make(tmp_path, lr_options={"num_seeds": 0})
+    finish_probe(oracle, oracle.create_trial("t"))
+    twin = RandomSearchOracle(objective="val_loss", max_trials=6, hyperparameters=space(), seed=3)
+    twin._set_project_dir(str(tmp_path), "twin")
+    twin.hyperparameters = oracle.get_space()  # the same narrowed space, without kt_lr
+    ours = [run_trial(oracle).hyperparameters.values for _ in range(3)]
+    theirs = [run_trial(twin).hyperparameters.values for _ in range(3)]
+    assert ours == theirs
+
+
+def test_choice_lr_is_chosen_inside_each_keys_interval(tmp_path):
+    hps = HyperParameters()
+    hps.Choice("optimizer", ["adam", "sgd"])
+    hps.Choice("learning_rate", [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    oracle = make(tmp_path, hps=hps, lr_options={"num_seeds": 0}, max_trials=10)
+    finish_probe(oracle, oracle.create_trial("t"), **ADAM)
+    finish_probe(oracle, oracle.create_trial("t"), **SGD)
+    for t in run_until_stopped(oracle):
         v = t.hyperparameters.values
-        want = seed if v["batch_size"] == 16 else min(seed * 4, 1e-2)  # linear for SGD
-        assert v["learning_rate"] == pytest.approx(want)
-    assert any(t.hyperparameters.values["batch_size"] == 64 for t in trials)
+        allowed = {"adam": {1e-4, 1e-3}, "sgd": {1e-2, 1e-1}}[v["optimizer"]]
+        assert v["learning_rate"] in allowed
+
+
+def test_lr_interval_and_seeds_follow_the_batch_size_rule(tmp_path):
+    oracle = make(
+        tmp_path, hps=two_key_space(batch_size=True), lr_options={"num_seeds": 2}, max_trials=30
+    )
+    # probed at batch size 16 (the default); at 64: Adam x sqrt(4) = x2, SGD x4 (linear)
+    for name in ("Adam", "SGD"):
+        probe = oracle.create_trial("t")
+        key = probe.hyperparameters.values[ko.PROBE_MARKER]
+        assert probe.hyperparameters.values["batch_size"] == 16
+        finish_probe(oracle, probe, batch_size=16, **FINDINGS[key], **{ko.PROBE_OPTIMIZER: name})
+    want = {
+        ("adam", 16): (1e-4, 1e-3),
+        ("adam", 64): (2e-4, 2e-3),
+        ("sgd", 16): (1e-2, 1e-1),
+        ("sgd", 64): (4e-2, 4e-1),
+    }
+    for (opt, bs), interval in want.items():
+        got = oracle.lr_interval_for({"optimizer": opt, "batch_size": bs})
+        assert got == pytest.approx(interval)
+    assert lr_bounds(oracle) == pytest.approx((1e-4, 4e-1))  # hull over keys and sizes
+    trials = run_until_stopped(oracle)
+    seeds = {k: r["seeds"] for k, r in oracle.lr_state["probes"].items()}
+    seeded = {s["trial_id"] for s in oracle.lr_state["seeds_used"]}
+    assert len(seeded) == 4
+    for t in trials:
+        v = t.hyperparameters.values
+        lo, hi = want[(v["optimizer"], v["batch_size"])]
+        assert lo * (1 - 1e-9) <= v["learning_rate"] <= hi * (1 + 1e-9), v
+        if t.trial_id in seeded:
+            factor = {"adam": 2.0, "sgd": 4.0}[v["optimizer"]] if v["batch_size"] == 64 else 1.0
+            key = f"optimizer={v['optimizer']}"
+            assert any(v["learning_rate"] == pytest.approx(s * factor) for s in seeds[key])
+    assert {t.hyperparameters.values["batch_size"] for t in trials} == {16, 64}
+
+
+def test_batch_scaling_options_and_clipping(tmp_path):
+    def probed(name, **lr_options):
+        oracle = make(tmp_path, hps=space(batch_size=True), name=name, lr_options=lr_options)
+        return oracle
+
+    linear = probed("lin", batch_scaling="linear")
+    finish_probe(linear, linear.create_trial("t"), batch_size=16)  # optimizer unknown
+    assert linear.lr_interval_for({"batch_size": 64}) == pytest.approx((4e-3, 4e-2))
+    auto = probed("auto")
+    finish_probe(auto, auto.create_trial("t"), batch_size=16)  # unknown: sqrt
+    assert auto.lr_interval_for({"batch_size": 64}) == pytest.approx((2e-3, 2e-2))
+    off = probed("off", batch_scaling="none")
+    finish_probe(off, off.create_trial("t"), batch_size=16, **{ko.PROBE_OPTIMIZER: "SGD"})
+    assert off.lr_interval_for({"batch_size": 64}) == (1e-3, 1e-2)
+    assert lr_bounds(off) == (1e-3, 1e-2)
+    top = probed("top")  # scaled past the original range: clipped, minimum width kept
+    finish_probe(
+        top,
+        top.create_trial("t"),
+        lr=3e-2,
+        low=1e-2,
+        high=5e-2,
+        batch_size=16,
+        **{ko.PROBE_OPTIMIZER: "SGD"},
+    )
+    lo, hi = top.lr_interval_for({"batch_size": 64})
+    assert hi == 1e-1 and lo == pytest.approx(1e-1 / 10**0.5)  # 0.5 decades
+
+
+def test_a_failed_key_searches_the_original_range(tmp_path):
+    oracle = make(tmp_path, hps=two_key_space(), lr_options={"num_seeds": 0}, max_trials=10)
+    finish_probe(oracle, oracle.create_trial("t"), **ADAM)
+    assert lr_bounds(oracle) == (1e-4, 1e-3)
+    with pytest.warns(LRProbeWarning, match="Keeping the original range"):
+        finish_probe(oracle, oracle.create_trial("t"), ok=False)
+    assert lr_bounds(oracle) == (1e-5, 1.0)  # the hull now covers the failed key
+    assert oracle.lr_interval_for({"optimizer": "sgd"}) == (1e-5, 1.0)
+    for t in run_until_stopped(oracle):
+        v = t.hyperparameters.values
+        if v["optimizer"] == "adam":
+            assert 1e-4 <= v["learning_rate"] <= 1e-3
 
 
 # ------------------------------------------------------------------ state and resume

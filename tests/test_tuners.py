@@ -15,9 +15,11 @@ import keras_tuner
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras_tuner.engine.trial import Trial, TrialStatus
 
 import kt_lr.tuners as kt_tuners
 from kt_lr import oracle as ko
+from kt_lr import space as kt_lr_space
 from kt_lr.oracle import LROracle, LRProbeWarning
 from kt_lr.results import LRFinding
 from kt_lr.tuners import LRTunerMixin
@@ -439,6 +441,7 @@ def test_a_failing_plot_does_not_fail_the_probe(tmp_path, fake_find_lr, monkeypa
 
 # ------------------------------------------------------------------ the real find_lr
 PROBE = {"num_steps": 30, "num_subsamples": 10}
+TINY_PROBE = {"num_steps": 15, "num_subsamples": 4, "verbose": 0}
 
 
 class FitModel(keras_tuner.HyperModel):
@@ -490,66 +493,150 @@ def test_end_to_end_real_probe_on_a_dataset(tmp_path):
     )
 
 
-# ------------------------------------------------------------------ distributed (slow)
-_DIST_JOB = """
-import os, sys
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-import numpy as np, keras
-import kt_lr.tuners as kt
+# ------------------------------------------------------------------ conditional spaces
+class OptimizerBatchModel(keras_tuner.HyperModel):
+    """Tunes the optimizer, the LR and the batch size (declared in build, used by fit)."""
 
-rng = np.random.default_rng(0)
-x = rng.normal(size=(128, 4)).astype("float32")
-y = (x @ np.ones(4)).astype("float32")[:, None]
+    def build(self, hp):
+        lr = hp.Float("learning_rate", 1e-5, 1.0, sampling="log")
+        optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[
+            hp.Choice("optimizer", ["sgd", "adam"])
+        ]
+        hp.Choice("batch_size", [8, 32])
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]
+        )
+        model.compile(optimizer(lr), "mse")
+        return model
 
-def build(hp):
-    lr = hp.Float("learning_rate", 1e-5, 1e-1, sampling="log")
-    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
-    m.compile(keras.optimizers.Adam(lr), "mse")
-    return m
-
-tuner = kt.RandomSearch(build, objective="val_loss", max_trials=2, directory=sys.argv[1],
-                        project_name="d", seed=1, save_probe_plots=False,
-                        probe_options={"num_steps": 30, "num_subsamples": 10})
-tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0)
-"""
+    def fit(self, hp, model, *args, **kwargs):
+        kwargs["batch_size"] = hp.get("batch_size")
+        return model.fit(*args, **kwargs)
 
 
-@pytest.mark.slow
-@pytest.mark.distributed
-def test_chief_and_worker_over_grpc(tmp_path):
-    import socket
-    import subprocess
-    import sys
+def test_real_probe_per_optimizer_and_lr_ranges_per_optimizer_and_batch_size(tmp_path):
+    x, y = data(128)
+    tuner = make(
+        kt_tuners.RandomSearch,
+        tmp_path,
+        hypermodel=OptimizerBatchModel(),
+        max_trials=4,
+        num_seeds=1,
+        probe_options=PROBE,
+    )
+    tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0)
+    oracle, report = tuner.oracle, tuner.lr_report()
+    assert set(report.probes) == {"optimizer=sgd", "optimizer=adam"}
+    for probe in report.probes.values():
+        assert probe.status == "done" and probe.attempts == 1
+        assert probe.batch_size == 8  # probed at the space's default batch size
+    sgd, adam = report.probes["optimizer=sgd"], report.probes["optimizer=adam"]
+    assert (sgd.narrowed_low, sgd.narrowed_high) != (adam.narrowed_low, adam.narrowed_high)
+    # at batch size 32: SGD x4 (linear rule), Adam x2 (square-root rule)
+    for opt, probe, factor in (("sgd", sgd, 4.0), ("adam", adam, 2.0)):
+        at8 = oracle.lr_interval_for({"optimizer": opt, "batch_size": 8})
+        assert at8 == (probe.narrowed_low, probe.narrowed_high)
+        want = kt_lr_space.narrow_interval(probe.low * factor, probe.high * factor, 1e-5, 1.0)
+        at32 = oracle.lr_interval_for({"optimizer": opt, "batch_size": 32})
+        assert at32 == pytest.approx((want.low, want.high))
+    trials = list(oracle.trials.values())
+    assert len(trials) == 4
+    for t in trials:  # every trial inside its own optimizer's interval at its batch size
+        v = t.hyperparameters.values
+        low, high = oracle.lr_interval_for(v)
+        assert low * (1 - 1e-9) <= v["learning_rate"] <= high * (1 + 1e-9), v
+    best = tuner.get_best_hyperparameters(1)[0]
+    low, high = oracle.lr_interval_for(best.values)
+    assert low * (1 - 1e-9) <= best.get("learning_rate") <= high * (1 + 1e-9)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    script = tmp_path / "job.py"
-    script.write_text(_DIST_JOB)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    procs = []
-    try:
-        for tuner_id in ("chief", "tuner0"):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(script), str(tmp_path / "runs")],
-                    env=dict(env, KERASTUNER_TUNER_ID=tuner_id),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-            )
-        for p in reversed(procs):
-            _, err = p.communicate(timeout=240)
-            assert p.returncode == 0, err.decode()[-2000:]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    report = ko.load_lr_report(tmp_path / "runs" / "d")
-    assert report.probes["*"].status == "done"
-    assert [s["status"] for s in report.seeds][:2] == ["used", "used"]
-    saved = json.load(open(tmp_path / "runs" / "d" / "oracle.json"))
-    assert len(saved["end_order"]) == 2 and not any("kt_lr" in i for i in saved["end_order"])
+
+# ------------------------------------------------------------------ tuners written elsewhere
+class TheirTuner(keras_tuner.Tuner):
+    """A tuner class with its own run_trial, as AutoML code writes them."""
+
+    def run_trial(self, trial, x, y, **kwargs):
+        self.runs = getattr(self, "runs", 0) + 1
+        lr = trial.hyperparameters.get("learning_rate")
+        return {"val_loss": abs(math.log10(lr) + 2.5)}
+
+
+class LRTheirTuner(LRTunerMixin, TheirTuner):
+    pass
+
+
+class OwnRunTrial(LRTunerMixin, keras_tuner.Tuner):
+    def run_trial(self, trial, x, y, **kwargs):
+        assert not ko.is_probe_trial(trial)
+        lr = trial.hyperparameters.get("learning_rate")
+        return {"val_loss": abs(math.log10(lr) + 2.5)}
+
+
+@pytest.mark.parametrize("cls", [LRTheirTuner, OwnRunTrial])
+def test_a_tuner_with_its_own_run_trial_gets_the_probe(tmp_path, fake_find_lr, cls):
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_loss", max_trials=3, seed=1)
+    tuner = cls(oracle=oracle, hypermodel=QuickModel(), directory=str(tmp_path))
+    x, y = data()
+    tuner.search(x, y)
+    assert len(fake_find_lr.calls) == 1 and lr_bounds(tuner) == (1e-3, 1e-2)
+    assert len(tuner.oracle.trials) == 3
+    if cls is LRTheirTuner:
+        assert tuner.runs == 3  # their run_trial ran every ordinary trial, not the probe
+
+
+# ------------------------------------------------------------------ distributed, in process
+def test_idle_answers_back_off_exponentially(tmp_path, fake_find_lr, monkeypatch):
+    tuner = make(kt_tuners.RandomSearch, tmp_path, idle_wait=0.3)
+    answers = [TrialStatus.IDLE] * 5 + [TrialStatus.STOPPED]
+    monkeypatch.setattr(
+        tuner.oracle,
+        "create_trial",
+        lambda tuner_id: Trial(tuner.oracle.get_space(), status=answers.pop(0)),
+    )
+    sleeps = []
+    monkeypatch.setattr(kt_tuners.time, "sleep", sleeps.append)
+    tuner.search(*data(), verbose=0)
+    assert sleeps == pytest.approx([0.05, 0.1, 0.2, 0.3, 0.3])
+    with pytest.raises(ValueError, match="idle_wait"):
+        make(kt_tuners.RandomSearch, tmp_path, name="q", idle_wait=-1)
+
+
+def test_a_worker_ignores_overwrite_and_keeps_the_project(tmp_path, monkeypatch):
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "oracle.json").write_text("{}")  # the chief's
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")  # never contacted here
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
+    assert kt_tuners.distributed_role() == "worker"
+    with pytest.warns(UserWarning, match="overwrite=True is ignored on a distributed worker"):
+        tuner = make(kt_tuners.RandomSearch, tmp_path, overwrite=True, num_seeds=1)
+    assert (project / "oracle.json").exists()
+    assert type(tuner.oracle).__name__ == "OracleClient"
+    assert tuner.lr_config.num_seeds == 1  # read from its local LROracle
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert kt_tuners.distributed_role() == "chief"
+
+
+# ------------------------------------------------------------------ examples
+@pytest.mark.slow  # 10-20 s on this machine; the default suite stays under 5 minutes
+def test_digits_hyperband_example_with_tiny_settings(tmp_path):
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "digits_hyperband.py")
+    spec = importlib.util.spec_from_file_location("digits_hyperband_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        tuner = example.main(str(tmp_path), max_epochs=2, probe_options=TINY_PROBE)
+    report = tuner.lr_report()
+    assert {k: p.status for k, p in report.probes.items()} == {
+        "optimizer=sgd": "done",
+        "optimizer=adam": "done",
+    }
+    for t in tuner.oracle.trials.values():
+        v = t.hyperparameters.values
+        low, high = tuner.oracle.lr_interval_for(v)
+        assert low <= v["learning_rate"] <= high
+    text = out.getvalue()
+    assert "Learning-rate report" in text and "best val_accuracy" in text
