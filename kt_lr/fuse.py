@@ -12,10 +12,11 @@ the learning rate beyond which training stops making progress.
   and the LR of the lowest mean ΔL (the best single step). These are exact
   one-step measurements, but only of the first step.
 
-The edge is the geometric mean of the available edge estimates, or the smaller
-one when they disagree by more than ``max_disagreement`` decades (a range test
-pointing far above the differentials is the known failure on attention models;
-differentials far above the range test mean the first step is unrepresentative).
+The edge is the geometric mean of the two estimates when they agree within
+``max_disagreement`` decades, else the differentials' edge: it rests on a
+confidence interval over many subsamples, while the range test is one noisy
+trajectory that points far too high on attention models and, on noisy SGD
+curves, can bottom out by chance decades too low (both seen on the benchmark).
 The pick is ``edge / divisor``; the search interval spans ``decades_below``
 decades under the pick and up to the edge (at least ``decades_above`` above it).
 
@@ -132,11 +133,11 @@ def fuse(
     if len(values) == 2:
         spread = abs(math.log10(values[0] / values[1]))
         if spread > max_disagreement:
-            edge = min(values)
-            which = min(edges, key=edges.get)
+            edge = edges["loss differentials"]
             reasons.append(
-                f"the probes disagree by {spread:.1f} decades: trusting the lower edge "
-                f"({which}, {edge:.3g})"
+                f"the probes disagree by {spread:.1f} decades: trusting the loss "
+                f"differentials' confidence interval ({edge:.3g}) over the single noisy "
+                f"range-test trajectory ({edges['range test']:.3g})"
             )
         else:
             edge = float(np.exp(np.mean(np.log(values))))
