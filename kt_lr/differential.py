@@ -93,7 +93,8 @@ class _TFEngine:
         with tf.GradientTape() as tape:
             tape.watch(w0)
             loss = self._loss(w0, nt0, x, y, sw)
-        return loss, tape.gradient(loss, w0)
+            scaled = self.opt.scale_loss(loss)  # what fit differentiates; apply() unscales
+        return loss, tape.gradient(scaled, w0)
 
     def _update_at(self, lr, grads, w0, o0):
         """Weights after one real optimizer update at ``lr``; state put back in-graph."""
@@ -195,11 +196,17 @@ class _TFEngine:
 
 def _engine(model):
     backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise NotImplementedError(
-            f"loss_differential runs on the TensorFlow backend for now (KERAS_BACKEND="
-            f"{backend!r}); set KERAS_BACKEND=tensorflow."
-        )
+    if backend == "tensorflow":
+        engine_cls = _TFEngine
+    else:
+        from kt_lr.engines import ENGINES
+
+        if backend not in ENGINES:
+            raise NotImplementedError(
+                f"loss_differential runs on the TensorFlow, JAX and PyTorch backends "
+                f"(KERAS_BACKEND={backend!r}); set KERAS_BACKEND to one of them."
+            )
+        engine_cls = ENGINES[backend]
     # tracing costs more than a whole probe on small models: keep the compiled engine on
     # the model while its optimizer, loss and variables stay the same
     key = (
@@ -211,7 +218,7 @@ def _engine(model):
     cached = getattr(model, "_kt_lr_engine", None)
     if cached is not None and cached[0] == key:
         return cached[1]
-    engine = _TFEngine(model)
+    engine = engine_cls(model)
     try:
         object.__setattr__(model, "_kt_lr_engine", (key, engine))
     except Exception:  # noqa: BLE001 - a model that refuses attributes just retraces

@@ -110,10 +110,24 @@ def snapshot(model) -> Snapshot:
 def preserved(model):
     """Context manager: whatever happens inside, the model's state is put back."""
     snap = snapshot(model)
-    try:
-        yield snap
-    finally:
-        snap.restore()
+    with _torch_generator_forked():
+        try:
+            yield snap
+        finally:
+            snap.restore()
+
+
+@contextmanager
+def _torch_generator_forked():
+    """On torch, Keras's unseeded Dropout draws from torch's global generator: probes get
+    a fork of it, so the caller's random stream is left as it was."""
+    if keras.backend.backend() != "torch":
+        yield
+        return
+    import torch
+
+    with torch.random.fork_rng():
+        yield
 
 
 def state_equal(a: Snapshot, b: Snapshot) -> bool:
