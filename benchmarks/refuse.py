@@ -34,9 +34,7 @@ def refuse_record(rec: dict) -> dict:
         val_losses=None,
         stop_step=len(lrs),
         stop_reason=rt_d.get("stop_reason", ""),
-        suggestions={
-            k.split(":", 1)[1]: v for k, v in cand.items() if k.startswith("range_test:")
-        },
+        suggestions={k.split(":", 1)[1]: v for k, v in cand.items() if k.startswith("range_test:")},
         lr=None,
         low=None,
         high=None,
