@@ -360,3 +360,49 @@ def test_same_answers_on_every_backend(tmp_path):
     for backend in backends[1:]:
         np.testing.assert_allclose(out[backend]["deltas"], ref["deltas"], rtol=1e-3, atol=1e-4)
         np.testing.assert_allclose(out[backend]["find_lr"], ref["find_lr"], rtol=1e-2)
+
+
+def test_drop_in_search_and_resume_on_this_backend(data, tmp_path):
+    """A kt_lr search completes on this backend; overwrite=False resumes without re-probing."""
+    x, y = data
+
+    def build(hp):
+        model = keras.Sequential(
+            [
+                keras.Input((x.shape[1],)),
+                keras.layers.Dense(hp.Choice("units", [4, 8])),
+                keras.layers.Dense(1),
+            ]
+        )
+        lr = hp.Float("learning_rate", 1e-6, 1.0, sampling="log")
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+        return model
+
+    def tuner(max_trials, overwrite):
+        return kt_lr.RandomSearch(
+            build,
+            objective="val_loss",
+            max_trials=max_trials,
+            seed=0,
+            directory=str(tmp_path),
+            project_name="p",
+            overwrite=overwrite,
+            probe_options={"num_steps": 20, "num_subsamples": 4, "verbose": 0},
+        )
+
+    first = tuner(2, True)
+    first.search(x, y, validation_split=0.25, epochs=1, batch_size=32, verbose=0)
+    report = first.lr_report()
+    (probe,) = report.probes.values()
+    assert probe.status == "done" and probe.narrowed_low > 1e-6
+    low, high = report.interval
+    assert len(first.oracle.trials) == 2
+    for t in first.oracle.trials.values():
+        assert low <= t.hyperparameters.values["learning_rate"] <= high
+
+    resumed = tuner(3, False)
+    resumed.search(x, y, validation_split=0.25, epochs=1, batch_size=32, verbose=0)
+    assert len(resumed.oracle.trials) == 3
+    again = resumed.lr_report()
+    assert again.interval == report.interval
+    assert [p.trial_id for p in again.probes.values()] == [probe.trial_id]
