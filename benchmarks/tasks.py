@@ -58,14 +58,10 @@ class Task:
 
 
 def _seed_series(noise_seed: int = 42) -> np.ndarray:
-    """The seed-001 series: baseline 10, slope 0.09, season 365 amp 20, noise 5."""
-    time = np.arange(4 * 365 + 1, dtype="float32")
-    season_time = (time % 365) / 365
-    pattern = np.where(
-        season_time < 0.4, np.cos(season_time * 2 * np.pi), 1 / np.exp(3 * season_time)
-    )
-    noise = np.random.RandomState(noise_seed).randn(len(time)) * 5
-    return (10 + 0.09 * time + 20 * pattern + noise).astype("float32")
+    """The seed-001 series (the demo's generator): baseline 10, slope 0.09, season 365."""
+    from kt_lr.demo import timeseries
+
+    return timeseries(noise_seed)
 
 
 def _windows(series: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

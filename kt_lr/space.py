@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kt_lr.validation import check_positive_float
+
 DEFAULT_LR_HP_NAME = "learning_rate"
 #: Hyperparameters whose value changes the LR scale; one probe per combination of values.
 DEFAULT_PROBE_KEY_HPS = ("optimizer",)
@@ -134,16 +136,6 @@ class Interval:
         return math.log10(self.high / self.low) if self.low > 0 else math.inf
 
 
-def _check_lr(name: str, value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a positive number, got {value!r}.") from None
-    if not math.isfinite(out) or out <= 0:
-        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
-    return out
-
-
 def check_width_options(min_decades: float, widen: float) -> tuple[float, float]:
     """Validated ``(min_decades, widen)``: ``min_decades >= 0``, ``widen >= 1``."""
     try:
@@ -178,7 +170,7 @@ def narrow_interval(
     inside the bounds. When it misses the bounds entirely, a ``min_decades`` slice at the
     nearer end is kept (``status`` says which). The result never leaves the bounds.
     """
-    lo, hi = _check_lr("low", low), _check_lr("high", high)
+    lo, hi = check_positive_float("low", low), check_positive_float("high", high)
     if lo > hi:
         raise ValueError(f"`low` ({lo:g}) must not exceed `high` ({hi:g}).")
     min_decades, widen = check_width_options(min_decades, widen)
@@ -442,8 +434,8 @@ def seed_lrs(pick: float, low: float, high: float, num: int) -> list[float]:
         raise ValueError(f"`num_seeds` must be an integer >= 0, got {num!r}.")
     if num == 0:
         return []
-    lo, hi = _check_lr("low", low), _check_lr("high", high)
-    first = clamp(_check_lr("pick", pick), lo, hi)
+    lo, hi = check_positive_float("low", low), check_positive_float("high", high)
+    first = clamp(check_positive_float("pick", pick), lo, hi)
     out = [first]
     m = num - 1
     grid = [lo * (hi / lo) ** ((k + 1) / (m + 1)) for k in range(m)]
@@ -488,8 +480,11 @@ def scale_lr_for_batch_size(
     optimizers), ``"none"``, or ``"auto"`` (:func:`batch_scaling_rule` of ``optimizer``;
     ``"sqrt"`` when the optimizer is unknown).
     """
-    lr = _check_lr("lr", lr)
-    a, b = _check_lr("from_batch_size", from_batch_size), _check_lr("to_batch_size", to_batch_size)
+    lr = check_positive_float("lr", lr)
+    a, b = (
+        check_positive_float("from_batch_size", from_batch_size),
+        check_positive_float("to_batch_size", to_batch_size),
+    )
     if rule not in ("auto", "linear", "sqrt", "none"):
         raise ValueError(
             f"`batch_scaling` must be one of 'auto', 'linear', 'sqrt', 'none'; got {rule!r}."
