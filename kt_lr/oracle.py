@@ -144,6 +144,10 @@ class LRConfig:
         probe_attempts: how many times a probe key is handed out before its timeouts
             count as a failure (the original range is kept, with a warning). A probe
             that *reports* an error is not retried: the error would repeat.
+        trial_timeout: seconds after which an ordinary trial without a result (its
+            worker died) is taken from its worker and queued for the next worker that
+            asks; after a second timeout it ends as ``FAILED``. ``None`` (the default,
+            as in Keras Tuner) waits forever. Set it well above the longest trial.
     """
 
     lr_hp_name: str = sp.DEFAULT_LR_HP_NAME
@@ -156,6 +160,7 @@ class LRConfig:
     batch_scaling: str = "auto"
     probe_timeout: float | None = 300.0
     probe_attempts: int = 2
+    trial_timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.lr_hp_name, str) or not self.lr_hp_name:
@@ -179,15 +184,8 @@ class LRConfig:
                 "`batch_scaling` must be one of 'auto', 'linear', 'sqrt', 'none'; got "
                 f"{self.batch_scaling!r}."
             )
-        t = self.probe_timeout
-        if t is not None:
-            ok = isinstance(t, int | float) and not isinstance(t, bool)
-            if not ok or not math.isfinite(t) or t <= 0:
-                raise ValueError(
-                    "`probe_timeout` must be a number of seconds > 0 (e.g. 300), or None to "
-                    f"wait forever; got {t!r}."
-                )
-            self.probe_timeout = float(t)
+        self.probe_timeout = _timeout("probe_timeout", self.probe_timeout, 300)
+        self.trial_timeout = _timeout("trial_timeout", self.trial_timeout, 3600)
         a = self.probe_attempts
         if isinstance(a, bool) or not isinstance(a, int) or a < 1:
             raise ValueError(f"`probe_attempts` must be an integer >= 1 (e.g. 2), got {a!r}.")
@@ -196,6 +194,19 @@ class LRConfig:
     def option_names(cls) -> tuple[str, ...]:
         """The keyword names accepted by :class:`LROracle`."""
         return tuple(f.name for f in fields(cls))
+
+
+def _timeout(name: str, value: Any, example: int) -> float | None:
+    """``value`` as seconds > 0, or ``None`` (wait forever)."""
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a number of seconds > 0 (e.g. {example}), or None to wait "
+            f"forever; got {value!r}."
+        )
+    return float(value)
 
 
 def _fresh_state() -> dict[str, Any]:
@@ -211,6 +222,7 @@ def _fresh_state() -> dict[str, Any]:
         "hull": None,
         "batch_sizes": None,
         "notes": [],
+        "timed_out": {},  # ordinary trial id -> how many times it timed out
     }
 
 
@@ -364,16 +376,17 @@ class LROracle(keras_tuner.Oracle):
         self._kt_lr_metrics: dict[str, dict[str, float]] = {}  # probe trial id -> metrics
         self._kt_lr_started: dict[str, float] = {}  # probe trial id -> _now() at hand-out
         self._kt_lr_fatal: str | None = None  # why the base oracle ended the search
+        self._kt_lr_assigned: dict[str, tuple[str, float]] = {}  # tuner id -> (trial, since)
 
     # ----------------------------------------------------------------- trials
     def create_trial(self, tuner_id: str) -> Trial:
         """A probe trial while a probe is pending, else the base strategy's trial."""
         with _oracle_lock(self):
             self._kt_lr_prepare()
+            self._kt_lr_expire()
             if self._kt_lr_fatal is not None:  # tell every worker to stop
                 self.tuner_ids.discard(tuner_id)
                 return Trial(self.get_space(), status=TrialStatus.STOPPED)
-            self._kt_lr_expire()
             running = self._kt_lr_running.get(tuner_id)
             if running is not None:
                 return running
@@ -390,7 +403,14 @@ class LROracle(keras_tuner.Oracle):
                     for rec in waiting:
                         rec["idle_answers"] += 1
                     return Trial(self.get_space(), status=TrialStatus.IDLE)
-            return super().create_trial(tuner_id)
+            trial = super().create_trial(tuner_id)
+            if trial.status == TrialStatus.RUNNING:
+                self._kt_lr_assigned[tuner_id] = (trial.trial_id, _now())
+            elif trial.status == TrialStatus.STOPPED and self._kt_lr_may_retry(tuner_id):
+                # with trial_timeout, stay until the others' trials end: one may time out
+                self.tuner_ids.add(tuner_id)
+                return Trial(self.get_space(), status=TrialStatus.IDLE)
+            return trial
 
     def update_trial(self, trial_id: str, metrics: dict[str, float], step: int = 0) -> Trial:
         """Record a probe's metrics in the side slot; other trials go to the base oracle."""
@@ -490,12 +510,19 @@ class LROracle(keras_tuner.Oracle):
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore the base state and kt_lr's records; a probe that was running is redone."""
         super().set_state(state)
+        # a trial saved as running that had in fact ended (see _kt_lr_end_ordinary) is done
+        ended = set(self.end_order)
+        self.ongoing_trials = {
+            k: t for k, t in self.ongoing_trials.items() if t.trial_id not in ended
+        }
+        self._retry_queue = [t for t in self._retry_queue if t not in ended]
         saved = state.get(STATE_KEY)
         self._kt_lr = _fresh_state() if saved is None else copy.deepcopy(saved)
         for name, value in _fresh_state().items():
             self._kt_lr.setdefault(name, value)
         self._kt_lr_trials, self._kt_lr_running = {}, {}
         self._kt_lr_metrics, self._kt_lr_started = {}, {}
+        self._kt_lr_assigned = {}
         hp_name = self._kt_lr.get("hp_name")
         if hp_name is not None and hp_name != self.lr_config.lr_hp_name:
             _warn(
@@ -590,7 +617,49 @@ class LROracle(keras_tuner.Oracle):
         return trial
 
     def _kt_lr_expire(self) -> None:
-        """Hand out again (or give up on) probes without an answer after ``probe_timeout``."""
+        """Take probes and trials from workers that gave no answer in time (see LRConfig)."""
+        self._kt_lr_expire_trials()
+        self._kt_lr_expire_probes()
+
+    def _kt_lr_expire_trials(self) -> None:
+        timeout = self.lr_config.trial_timeout
+        if not timeout:
+            return
+        now = _now()
+        for tuner_id, (trial_id, since) in list(self._kt_lr_assigned.items()):
+            trial = self.ongoing_trials.get(tuner_id)
+            if trial is None or trial.trial_id != trial_id:
+                del self._kt_lr_assigned[tuner_id]  # ended, or the tuner moved on
+                continue
+            if now - since < timeout:
+                continue
+            del self._kt_lr_assigned[tuner_id]
+            del self.ongoing_trials[tuner_id]
+            self.tuner_ids.discard(tuner_id)  # a live worker is added back when it asks
+            counts = self._kt_lr.setdefault("timed_out", {})
+            counts[trial_id] = counts.get(trial_id, 0) + 1
+            words = f"no result from {tuner_id} within trial_timeout={timeout:g} s"
+            if counts[trial_id] == 1:
+                self._retry_queue.append(trial_id)
+                _warn(
+                    f"Trial {trial_id}: {words} (its worker may have died); handing it to "
+                    "the next worker that asks. Raise trial_timeout if trials are just slow."
+                )
+            else:
+                trial.status = TrialStatus.FAILED
+                trial.message = f"{words}, twice"
+                _warn(f"Trial {trial_id}: {words}, for the second time; it ends as FAILED.")
+                with contextlib.suppress(RuntimeError):  # too many failures: _kt_lr_fatal
+                    self._kt_lr_end_ordinary(trial)
+            self.save()
+
+    def _kt_lr_may_retry(self, tuner_id: str) -> bool:
+        """Whether another worker's trial could still time out and need ``tuner_id``."""
+        if not self.lr_config.trial_timeout:
+            return False
+        return any(other != tuner_id for other in self.ongoing_trials)
+
+    def _kt_lr_expire_probes(self) -> None:
         timeout = self.lr_config.probe_timeout
         if not timeout:
             return
@@ -628,8 +697,17 @@ class LROracle(keras_tuner.Oracle):
             self.save()
 
     def _kt_lr_end_ordinary(self, trial: Trial) -> None:
+        trial_id = trial.trial_id
+        if trial_id in self._kt_lr.get("timed_out", {}):
+            if trial_id in self.end_order:  # a timed-out trial answered twice: keep the first
+                return
+            if trial_id in self._retry_queue:  # the slow worker answered before a retry
+                self._retry_queue.remove(trial_id)
         try:
             super().end_trial(trial)
+            # Keras Tuner saves before it drops the trial from ongoing_trials, so its
+            # oracle.json would list the trial as running and a resume would run it again
+            self.save()
         except RuntimeError as exc:  # e.g. "Number of consecutive failures exceeded"
             self._kt_lr_fatal = str(exc) or type(exc).__name__
             for tuner_id, t in list(self.ongoing_trials.items()):

@@ -119,14 +119,26 @@ def serve_oracle(oracle: Any, *, poll_interval: float = 0.25) -> None:
         )
     server.start()
     fatal = None
+    expire = getattr(oracle, "_kt_lr_expire", None)  # trial/probe timeouts of dead workers
     try:
         while True:
             time.sleep(poll_interval)
+            if expire is not None:
+                with _oracle_lock(oracle):
+                    expire()
             fatal = getattr(oracle, "_kt_lr_fatal", None)
             if (servicer.stop_triggered or fatal) and _search_over(oracle):
                 break
     finally:
         server.stop(grace=2).wait(5)
+    left = list(getattr(oracle, "_retry_queue", []) or [])
+    if left and not fatal:
+        warnings.warn(
+            f"Trial(s) {', '.join(map(str, left))} were queued again after trial_timeout, but "
+            "no worker was left to run them; they run when the search is resumed "
+            "(the same directory and project_name, overwrite=False).",
+            stacklevel=2,
+        )
     if fatal:
         raise RuntimeError(f"The search ended with an error on a worker: {fatal}")
 

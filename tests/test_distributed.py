@@ -35,6 +35,7 @@ import kt_lr
 
 directory, tuner_name, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 die_flag = options.pop("die_flag", None)
+die_in_trial = options.pop("die_in_trial_flag", None)
 keys = options.pop("optimizers", ["adam"])
 fail_trials = options.pop("fail_trials", False)
 rng = np.random.default_rng(0)
@@ -59,6 +60,12 @@ class Model(keras_tuner.HyperModel):
         return model
 
     def fit(self, hp, model, *args, **kwargs):
+        if die_in_trial:
+            try:  # the first worker to fit an ordinary trial dies on the spot
+                os.close(os.open(die_in_trial, os.O_CREAT | os.O_EXCL))
+                os.kill(os.getpid(), signal.SIGKILL)
+            except FileExistsError:
+                pass
         if fail_trials:
             raise keras_tuner.errors.FailedTrialError("this trial fails on purpose")
         return model.fit(*args, **kwargs)
@@ -237,6 +244,25 @@ def test_a_worker_killed_during_its_probe_does_not_stall_the_search(tmp_path):
     assert len(trials) == 2 and all(
         low <= t["hyperparameters"]["values"]["learning_rate"] <= high for t in trials.values()
     )
+
+
+@pytest.mark.slow
+def test_a_worker_killed_during_a_trial_does_not_stall_the_search(tmp_path):
+    flag = tmp_path / "died"
+    options = {"max_trials": 3, "trial_timeout": 8, "die_in_trial_flag": str(flag)}
+    codes, texts, elapsed = run_group(tmp_path, "RandomSearch", options)
+    print(f"\nchief + 2 workers, one killed in a trial: {elapsed:.1f} s")
+    assert flag.exists()
+    dead = [w for w in ("tuner0", "tuner1") if codes[w] == -signal.SIGKILL]
+    assert len(dead) == 1, describe(codes, texts)
+    (alive,) = {"tuner0", "tuner1"} - set(dead)
+    assert codes[alive] == 0 and codes["chief"] == 0, describe(codes, texts)
+    assert "trial_timeout=8 s" in texts["chief"], describe(codes, texts)
+    _, saved, trials = chief_state(tmp_path)
+    (lost,) = saved["kt_lr"]["timed_out"]
+    assert saved["kt_lr"]["timed_out"][lost] == 1
+    assert len(trials) == 3 and all(t["status"] == "COMPLETED" for t in trials.values())
+    assert not saved["ongoing_trials"] and not saved["retry_queue"]
 
 
 @pytest.mark.slow

@@ -383,12 +383,98 @@ def test_without_a_timeout_the_probe_is_waited_for(tmp_path, clock):
     assert oracle.create_trial("tuner1").status == TrialStatus.IDLE
 
 
+def done_probe_oracle(tmp_path, **lr_options):
+    oracle = make(tmp_path, lr_options=lr_options, max_trials=10)
+    finish_probe(oracle, oracle.create_trial("tuner0"))
+    return oracle
+
+
+def test_trial_of_a_dead_worker_is_run_again_by_another(tmp_path, clock):
+    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
+    lost = oracle.create_trial("tuner0")  # tuner0 dies during this trial
+    clock.t += 99
+    assert run_trial(oracle, "tuner1").status == TrialStatus.COMPLETED
+    clock.t += 2
+    with pytest.warns(LRProbeWarning, match="within trial_timeout=100 s"):
+        again = oracle.create_trial("tuner1")
+    assert (
+        again.trial_id == lost.trial_id
+        and again.hyperparameters.values == lost.hyperparameters.values
+    )
+    assert "tuner0" not in oracle.tuner_ids and "tuner0" not in oracle.ongoing_trials
+    oracle.update_trial(again.trial_id, {"val_loss": 0.5})
+    again.status = TrialStatus.COMPLETED
+    oracle.end_trial(again)
+    assert oracle.trials[lost.trial_id].status == TrialStatus.COMPLETED
+    assert oracle.trials[lost.trial_id].score == 0.5
+    assert oracle.lr_state["timed_out"] == {lost.trial_id: 1}
+    assert not oracle.ongoing_trials
+    saved = json.load(open(os.path.join(tmp_path, "p", "oracle.json")))
+    assert saved["kt_lr"]["timed_out"] == {lost.trial_id: 1}
+
+
+def test_a_slow_trial_answering_late_is_kept_once(tmp_path, clock):
+    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
+    slow = oracle.create_trial("tuner0")
+    clock.t += 101
+    with pytest.warns(LRProbeWarning):
+        retry = oracle.create_trial("tuner1")  # the same trial, now on tuner1
+    assert retry.trial_id == slow.trial_id
+    oracle.update_trial(slow.trial_id, {"val_loss": 0.25})
+    slow.status = TrialStatus.COMPLETED
+    oracle.end_trial(slow)  # tuner0 was only slow: its result counts
+    retry.status = TrialStatus.COMPLETED
+    oracle.end_trial(retry)  # the second answer is ignored
+    assert oracle.end_order.count(slow.trial_id) == 1
+    assert oracle.trials[slow.trial_id].score == 0.25
+    assert oracle.create_trial("tuner1").trial_id != slow.trial_id
+
+
+def test_a_slow_trial_answering_before_its_retry_leaves_the_queue(tmp_path, clock):
+    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
+    slow = oracle.create_trial("tuner0")
+    clock.t += 101
+    with pytest.warns(LRProbeWarning):
+        oracle._kt_lr_expire()  # what the chief's loop does every poll
+    assert oracle._retry_queue == [slow.trial_id]
+    oracle.update_trial(slow.trial_id, {"val_loss": 0.25})
+    slow.status = TrialStatus.COMPLETED
+    oracle.end_trial(slow)
+    assert oracle._retry_queue == []
+    assert oracle.create_trial("tuner1").trial_id != slow.trial_id
+
+
+def test_a_trial_timing_out_twice_fails(tmp_path, clock):
+    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
+    first = oracle.create_trial("tuner0")
+    clock.t += 101
+    with pytest.warns(LRProbeWarning):
+        oracle.create_trial("tuner1")
+    clock.t += 101
+    with pytest.warns(LRProbeWarning, match="second time; it ends as FAILED"):
+        nxt = oracle.create_trial("tuner2")
+    assert nxt.trial_id != first.trial_id
+    assert oracle.trials[first.trial_id].status == TrialStatus.FAILED
+    assert "twice" in oracle.trials[first.trial_id].message
+    assert first.trial_id in oracle.end_order and not oracle._retry_queue
+
+
+def test_without_a_trial_timeout_a_trial_is_waited_for(tmp_path, clock):
+    oracle = done_probe_oracle(tmp_path)
+    lost = oracle.create_trial("tuner0")
+    clock.t += 10**6
+    assert oracle.create_trial("tuner1").trial_id != lost.trial_id
+    assert oracle.ongoing_trials["tuner0"] is lost
+
+
 @pytest.mark.parametrize(
     "options, match",
     [
         ({"probe_timeout": 0}, "probe_timeout"),
         ({"probe_timeout": float("inf")}, "probe_timeout"),
         ({"probe_attempts": 0}, "probe_attempts"),
+        ({"trial_timeout": -1}, "trial_timeout"),
+        ({"trial_timeout": True}, "trial_timeout"),
         ({"probe_attempts": 1.5}, "probe_attempts"),
     ],
 )
@@ -712,3 +798,18 @@ def test_lr_report(tmp_path):
     assert fig.axes[0].get_xscale() == "log"
     same = ko.load_lr_report(os.path.join(tmp_path, "p"))
     assert same.interval == report.interval and same.probes["*"].seeds == report.probes["*"].seeds
+
+
+def test_a_resume_does_not_run_an_ended_trial_again(tmp_path):
+    oracle = done_probe_oracle(tmp_path)
+    ended = run_trial(oracle, "tuner0")
+    path = os.path.join(tmp_path, "p", "oracle.json")
+    saved = json.load(open(path))
+    assert saved["ongoing_trials"] == {}
+    saved["ongoing_trials"] = {"tuner0": ended.trial_id}  # as Keras Tuner alone saves it
+    with open(path, "w") as fh:
+        json.dump(saved, fh)
+    again = make(tmp_path, max_trials=10)
+    again.reload()
+    assert again._retry_queue == []
+    assert again.create_trial("tuner0").trial_id != ended.trial_id

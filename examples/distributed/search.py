@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--max-trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--probe-timeout", type=float, default=300.0)
+    parser.add_argument("--trial-timeout", type=float, default=600.0)
     args = parser.parse_args()
     (x, y), validation = data()
     tuner = kt_lr.RandomSearch(
@@ -72,6 +73,7 @@ def main() -> None:
         directory=args.directory,
         project_name="digits",
         probe_timeout=args.probe_timeout,  # a probe whose worker died is handed out again
+        trial_timeout=args.trial_timeout,  # ... and so is an ordinary trial
         probe_options={"num_steps": 60, "num_subsamples": 30, "verbose": 0},
         save_probe_plots=False,
     )
