@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -322,9 +323,14 @@ class OneCycleMomentum(keras.callbacks.Callback):
     value) and with ``steps_per_execution > 1`` (only every N-th batch reaches
     the callback). With Adam, Keras's bias correction ``1 - beta_1 ** t`` uses the
     current ``beta_1``: approximate under a cycle, negligible after a few steps.
+
+    Where there is no momentum to cycle (SGD or RMSprop with ``momentum=0``,
+    Adagrad, ...) or the setup is refused as above, ``strict=True`` raises with the
+    fix; ``strict=False`` (what :func:`schedule_from` uses) warns and leaves the
+    optimizer alone, so the run still follows the LR cycle.
     """
 
-    def __init__(self, schedule: Any) -> None:
+    def __init__(self, schedule: Any, *, strict: bool = True) -> None:
         super().__init__()
         if not callable(getattr(schedule, "momentum", None)):
             raise TypeError(
@@ -332,6 +338,7 @@ class OneCycleMomentum(keras.callbacks.Callback):
                 f"{type(schedule).__name__}."
             )
         self.schedule = schedule
+        self.strict = bool(strict)
         self._installed: tuple[Any, str, Any] | None = None
         self._variable: _RangedVariable | None = None
 
@@ -357,6 +364,18 @@ class OneCycleMomentum(keras.callbacks.Callback):
         )
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.strict:
+            self._install()
+            return
+        try:
+            self._install()
+        except (ValueError, TypeError, RuntimeError) as exc:
+            warnings.warn(
+                f"One-cycle: cycling only the learning rate, not the momentum: {exc}",
+                stacklevel=2,
+            )
+
+    def _install(self) -> None:
         if keras.backend.backend() == "jax":
             raise RuntimeError(
                 "OneCycleMomentum does not work on the JAX backend: the jitted train step "
@@ -667,11 +686,12 @@ def schedule_from(
             + ") at the last step"
         )
         if options.get("cycle_momentum", True):
-            callbacks.append(OneCycleMomentum(schedule))
+            callbacks.append(OneCycleMomentum(schedule, strict=False))
             reasons.append(
                 f"momentum cycles {schedule.max_momentum:g} -> {schedule.base_momentum:g} -> "
-                f"{schedule.max_momentum:g} inversely to the rate (callbacks; pass "
-                "cycle_momentum=False to keep the optimizer's own)"
+                f"{schedule.max_momentum:g} inversely to the rate (callbacks; an optimizer "
+                "without momentum, e.g. SGD(momentum=0) or Adagrad, keeps its own with a "
+                "warning; pass cycle_momentum=False to keep the optimizer's own)"
             )
     elif kind == "cyclical":
         max_lr = _positive("max_lr", options.get("max_lr", top))

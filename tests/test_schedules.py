@@ -238,6 +238,23 @@ def test_momentum_callback_refuses_clearly():
         OneCycleMomentum(Cyclical(0.1, 0.2, 5))
 
 
+@pytest.mark.parametrize(
+    "make",
+    [lambda s: keras.optimizers.SGD(s), keras.optimizers.RMSprop, keras.optimizers.Adagrad],
+    ids=["sgd", "rmsprop", "adagrad"],
+)
+def test_schedule_from_one_cycle_without_momentum_cycles_the_lr_only(make):
+    one = schedule_from(FINDING, "one_cycle", 4, 2)
+    model = _tiny(make(one.schedule))
+    x = np.ones((8, 1), "float32")
+    before = {a: getattr(model.optimizer, a, None) for a in ("momentum", "beta_1")}
+    with pytest.warns(UserWarning, match="cycling only the learning rate"):
+        model.fit(x, x, batch_size=2, epochs=2, verbose=0, callbacks=one.callbacks)
+    assert int(model.optimizer.iterations) == 8
+    assert {a: getattr(model.optimizer, a, None) for a in ("momentum", "beta_1")} == before
+    assert "without momentum" in " ".join(one.reasons)
+
+
 # --------------------------------------------------------------------------- from a finding
 
 
