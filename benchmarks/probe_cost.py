@@ -1,6 +1,6 @@
 """Wall time of the probes against plain training.
 
-``python -m benchmarks.probe_cost [--tasks ts_sgd,digits_mlp]``
+``python -m benchmarks.probe_cost [--tasks ts_sgd,digits_mlp]`` (default: every task)
 
 On each task's model (fresh, compiled, single-threaded TensorFlow), one run times:
 
@@ -151,7 +151,7 @@ def ratios(m: dict, which: str) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default="ts_sgd,digits_mlp")
+    parser.add_argument("--tasks", default=None, help="comma-separated (default: all)")
     args = parser.parse_args(argv)
     common.setup()
     from benchmarks.tasks import get_tasks
@@ -209,6 +209,29 @@ def main(argv=None) -> int:
     print("\nTargets:")
     print(common.text_table(["task", "calls", "figure", "value", "target", "met"], checks))
 
+    epochs = [
+        [
+            n,
+            which,
+            *(
+                results[n]["items"][k][f"{which}_s"] / results[n]["items"]["d"][f"{which}_s"]
+                for k in "abf"
+            ),
+        ]
+        for n in names
+        for which in ("cold", "warm")
+    ]
+    epoch_headers = ["task", "calls", "(a) range test", "(b) differentials", "(f) find_lr"]
+    print("\nIn epochs of training ((x)/(d)):")
+    print(common.text_table(epoch_headers, epochs))
+    md_epochs = [
+        "",
+        "The probes in epochs-of-training equivalents (time / (d), one epoch of `fit` "
+        "timed the same way: cold against a cold epoch, warm against a warm one). An "
+        "oracle probe is always cold, and so is a search's first epoch of every trial:",
+        "",
+        common.md_table(epoch_headers, epochs),
+    ]
     md = [
         f"One run, TensorFlow pinned to 1 thread, load average {load_before[0]:.1f} before / "
         f"{load_after[0]:.1f} after (the 2 cores are shared, so absolute times are noisy). "
@@ -221,6 +244,7 @@ def main(argv=None) -> int:
             ["task", "calls", "figure", "value", "target", "verdict"],
             [[*c[:5], "**met**" if c[5] else "**missed**"] for c in checks],
         ),
+        *md_epochs,
     ]
     diag = [
         [
@@ -247,9 +271,9 @@ def main(argv=None) -> int:
         print(common.text_table(diag_headers, diag))
         md += [
             "",
-            "Where the time of (b) goes (timed on kt_lr's `differential._TFEngine`): the "
-            "engine, and so its `tf.function`s, is rebuilt on every `loss_differential` call, "
-            "so every call pays the tracing; the last column is the speed-up (c)/(b) once "
+            "Where the time of (b) goes (timed on kt_lr's `differential._TFEngine`): a "
+            "fresh engine traces its `tf.function`s once (kt_lr then keeps it on the model, "
+            "so warm calls skip it); the last column is the speed-up (c)/(b) once "
             "tracing is excluded (100 subsamples x 50 LRs):",
             "",
             common.md_table(diag_headers, diag),

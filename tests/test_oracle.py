@@ -389,6 +389,20 @@ def done_probe_oracle(tmp_path, **lr_options):
     return oracle
 
 
+def stalled(tmp_path, clock):
+    """An oracle whose first ordinary trial (on tuner0) is past its trial_timeout."""
+    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
+    trial = oracle.create_trial("tuner0")
+    clock.t += 101
+    return oracle, trial
+
+
+def complete(oracle, trial, score):
+    oracle.update_trial(trial.trial_id, {"val_loss": score})
+    trial.status = TrialStatus.COMPLETED
+    oracle.end_trial(trial)
+
+
 def test_trial_of_a_dead_worker_is_run_again_by_another(tmp_path, clock):
     oracle = done_probe_oracle(tmp_path, trial_timeout=100)
     lost = oracle.create_trial("tuner0")  # tuner0 dies during this trial
@@ -402,9 +416,7 @@ def test_trial_of_a_dead_worker_is_run_again_by_another(tmp_path, clock):
         and again.hyperparameters.values == lost.hyperparameters.values
     )
     assert "tuner0" not in oracle.tuner_ids and "tuner0" not in oracle.ongoing_trials
-    oracle.update_trial(again.trial_id, {"val_loss": 0.5})
-    again.status = TrialStatus.COMPLETED
-    oracle.end_trial(again)
+    complete(oracle, again, 0.5)
     assert oracle.trials[lost.trial_id].status == TrialStatus.COMPLETED
     assert oracle.trials[lost.trial_id].score == 0.5
     assert oracle.lr_state["timed_out"] == {lost.trial_id: 1}
@@ -414,15 +426,11 @@ def test_trial_of_a_dead_worker_is_run_again_by_another(tmp_path, clock):
 
 
 def test_a_slow_trial_answering_late_is_kept_once(tmp_path, clock):
-    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
-    slow = oracle.create_trial("tuner0")
-    clock.t += 101
+    oracle, slow = stalled(tmp_path, clock)
     with pytest.warns(LRProbeWarning):
         retry = oracle.create_trial("tuner1")  # the same trial, now on tuner1
     assert retry.trial_id == slow.trial_id
-    oracle.update_trial(slow.trial_id, {"val_loss": 0.25})
-    slow.status = TrialStatus.COMPLETED
-    oracle.end_trial(slow)  # tuner0 was only slow: its result counts
+    complete(oracle, slow, 0.25)  # tuner0 was only slow: its result counts
     retry.status = TrialStatus.COMPLETED
     oracle.end_trial(retry)  # the second answer is ignored
     assert oracle.end_order.count(slow.trial_id) == 1
@@ -431,23 +439,17 @@ def test_a_slow_trial_answering_late_is_kept_once(tmp_path, clock):
 
 
 def test_a_slow_trial_answering_before_its_retry_leaves_the_queue(tmp_path, clock):
-    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
-    slow = oracle.create_trial("tuner0")
-    clock.t += 101
+    oracle, slow = stalled(tmp_path, clock)
     with pytest.warns(LRProbeWarning):
         oracle._kt_lr_expire()  # what the chief's loop does every poll
     assert oracle._retry_queue == [slow.trial_id]
-    oracle.update_trial(slow.trial_id, {"val_loss": 0.25})
-    slow.status = TrialStatus.COMPLETED
-    oracle.end_trial(slow)
+    complete(oracle, slow, 0.25)
     assert oracle._retry_queue == []
     assert oracle.create_trial("tuner1").trial_id != slow.trial_id
 
 
 def test_a_trial_timing_out_twice_fails(tmp_path, clock):
-    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
-    first = oracle.create_trial("tuner0")
-    clock.t += 101
+    oracle, first = stalled(tmp_path, clock)
     with pytest.warns(LRProbeWarning):
         oracle.create_trial("tuner1")
     clock.t += 101
