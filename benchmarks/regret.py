@@ -560,9 +560,11 @@ def _edge_by_rule(cand: dict, rule: str) -> float | None:
     ``rt_ema``: minimum of the range test's lagging EMA (kt_lr's first rule);
     ``rt_savgol``: minimum of the despiked, divergence-cut Savitzky-Golay curve;
     ``ld_neg``: largest LR whose CI of ΔL is below zero (kt_lr's differential edge);
-    ``ld_mean``: LR of the lowest mean ΔL; ``fused``: kt_lr's edge as stored in the
-    probe record (whatever fusion produced it). ``how(x,y)`` / ``how@D(x,y)``
-    recombine two of them (see :func:`_combine`; D = max_disagreement in decades).
+    ``ld_mean``: LR of the lowest mean ΔL; ``valley``: the range test's valley;
+    ``fused``: kt_lr's edge as stored in the probe record (whatever fusion produced
+    it). ``how(x,y)`` / ``how@D(x,y)`` recombine two of them (see :func:`_combine`;
+    D = max_disagreement in decades); ``x*k`` scales one by ``k``, so
+    ``geomean(valley*3,fused)/3`` is the geometric mean of the valley and edge/3.
     Names with a colon are raw candidates (e.g. ``range_test:valley``).
     """
     single = {
@@ -570,6 +572,8 @@ def _edge_by_rule(cand: dict, rule: str) -> float | None:
         "rt_savgol": cand.get("_rt_savgol"),
         "ld_neg": cand.get("differential:edge"),
         "ld_mean": cand.get("differential:lowest_mean"),
+        "valley": cand.get("range_test:valley"),
+        "fused": cand.get("edge"),
     }
     if rule == "fused":
         return cand.get("edge")
@@ -578,11 +582,18 @@ def _edge_by_rule(cand: dict, rule: str) -> float | None:
     if ":" in rule:
         return cand.get(rule)
     how, _, rest = rule.partition("(")
-    a, b = rest.rstrip(")").split(",")
     md = 1.0
     if "@" in how:
         how, md = how.split("@")[0], float(how.split("@")[1])
-    return _combine(single[a], single[b], how, md)
+    a, b = (_scaled(single, name) for name in rest.rstrip(")").split(","))
+    return _combine(a, b, how, md)
+
+
+def _scaled(single: dict, name: str) -> float | None:
+    """``"valley*3"`` -> 3 x the ``valley`` estimate (``None`` stays ``None``)."""
+    base, _, factor = name.partition("*")
+    value = single[base]
+    return None if value is None else value * float(factor or 1)
 
 
 OFFLINE_RULES = (
@@ -799,6 +810,11 @@ def confirm_rules(tasks, cfg: dict, specs: list[tuple[str, float]]) -> dict:
             (w for n in per_task for w in per_task[n][name]["regret"] if w is not None),
             default=None,
         )
+        spreads = []
+        for n in per_task:
+            good = [p for p in per_task[n][name]["picks"] if p]
+            if len(good) > 1:
+                spreads.append(max(good) / min(good))
         rows.append(
             {
                 "rule": name,
@@ -806,19 +822,21 @@ def confirm_rules(tasks, cfg: dict, specs: list[tuple[str, float]]) -> dict:
                 "median": float(np.median(ok)) if ok else None,
                 "worst": float(np.max(ok)) if ok else None,
                 "worst_any_probe_seed": worst_seed,
+                "max_spread": max(spreads, default=None),
             }
         )
     return {"rows": rows, "tasks": list(per_task), "per_task": per_task, "trained": True}
 
 
 def confirm_table(result: dict) -> tuple[list[str], list[list]]:
-    headers = ["rule (trained)", "median", "worst", "worst seed", *result["tasks"]]
+    headers = ["rule (trained)", "median", "worst", "worst seed", "max spread", *result["tasks"]]
     body = [
         [
             r["rule"],
             r["median"],
             r["worst"],
             r["worst_any_probe_seed"],
+            r.get("max_spread"),
             *(r["per_task"][t] for t in result["tasks"]),
         ]
         for r in result["rows"]

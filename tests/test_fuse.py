@@ -9,7 +9,7 @@ from kt_lr.fuse import differential_edge, fuse, range_test_edge
 from kt_lr.results import LossDifferentialResult, RangeTestResult
 
 
-def rt_result(edge_lr: float | None, n=80):
+def rt_result(edge_lr: float | None, n=80, valley=None):
     lrs = np.geomspace(1e-6, 10, n)
     if edge_lr is None:
         sm = np.linspace(1.0, 2.0, n)
@@ -23,7 +23,7 @@ def rt_result(edge_lr: float | None, n=80):
         val_losses=None,
         stop_step=n,
         stop_reason="reached end_lr",
-        suggestions={"valley": None},
+        suggestions={"valley": valley},
         lr=None,
         low=None,
         high=None,
@@ -129,3 +129,17 @@ def test_finding_round_trips_through_plain_json():
     assert back.differential.deltas.shape == f.differential.deltas.shape
     assert back.differential.best == f.differential.best
     assert back.reasons == f.reasons
+
+
+def test_the_pick_averages_edge_over_divisor_with_a_valley_below_the_edge():
+    ld = ld_result(2e-2, 1e-2)
+    plain = fuse(rt_result(1e-2), ld, divisor=3)
+    edge = plain.candidates["edge"]
+    f = fuse(rt_result(1e-2, valley=1e-4), ld, divisor=3)
+    assert f.candidates["edge"] == pytest.approx(edge)
+    assert f.lr == pytest.approx(math.sqrt(edge / 3 * 1e-4))
+    assert f.low == pytest.approx(f.lr / 10**1.5) and f.high == pytest.approx(edge)
+    assert any("valley 0.0001" in r for r in f.reasons)
+    above = fuse(rt_result(1e-2, valley=5 * edge), ld, divisor=3)  # past the edge: ignored
+    assert above.lr == pytest.approx(edge / 3)
+    assert any("not below the edge" in r for r in above.reasons)
