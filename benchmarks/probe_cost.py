@@ -1,6 +1,7 @@
 """Wall time of the probes against plain training.
 
-``python -m benchmarks.probe_cost [--tasks ts_sgd,digits_mlp]`` (default: every task)
+``python -m benchmarks.probe_cost [--quick] [--tasks ts_sgd,digits_mlp]`` (default: every
+task; ``--quick``: the two named, about 2 minutes)
 
 On each task's model (fresh, compiled, single-threaded TensorFlow), one run times:
 
@@ -152,7 +153,10 @@ def ratios(m: dict, which: str) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=None, help="comma-separated (default: all)")
+    parser.add_argument("--quick", action="store_true", help="ts_sgd and digits_mlp only")
     args = parser.parse_args(argv)
+    if args.quick and args.tasks is None:
+        args.tasks = "ts_sgd,digits_mlp"
     common.setup()
     from benchmarks.tasks import get_tasks
 

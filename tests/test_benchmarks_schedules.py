@@ -3,9 +3,8 @@
 import math
 
 import keras
-import pytest
 
-schedules = pytest.importorskip("benchmarks.schedules")
+from benchmarks import schedules
 
 
 def test_epochs_to_reach():
