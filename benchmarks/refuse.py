@@ -1,6 +1,6 @@
 """Re-fuse cached probe results with the current :func:`kt_lr.fuse.fuse` (no re-probing).
 
-``python -m benchmarks.refuse [--tasks a,b]`` rewrites the kt_lr pick, interval and
+``python -m benchmarks.refuse [--quick] [--tasks a,b]`` rewrites the kt_lr pick, interval and
 edges in ``results/probes_<task>.json`` from the stored range-test curve and the
 stored loss-differential rules, so a change of the fusion rule is evaluated on the
 very same probe measurements; ``python -m benchmarks.regret`` then trains only the
@@ -69,11 +69,15 @@ def refuse_record(rec: dict) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=None, help="comma-separated task names")
+    parser.add_argument("--quick", action="store_true", help="the --quick runs' probes")
     args = parser.parse_args(argv)
     names = args.tasks.split(",") if args.tasks else None
     for path in sorted(RESULTS.glob("probes_*.json")):
         task = path.stem[len("probes_") :]
-        if task.endswith("_quick") or (names and task not in names):
+        if task.endswith("_quick") != args.quick:
+            continue
+        task = task.removesuffix("_quick")
+        if names and task not in names:
             continue
         data = json.loads(path.read_text())
         old = [r["lr"] for r in data["kt_lr"].values()]
