@@ -14,7 +14,7 @@ validation loss is recorded:
 * ``kt_lr constant``: ``schedule_from(finding, "constant")`` (the pick);
 * ``kt_lr one_cycle``: ``schedule_from(finding, "one_cycle", ...)`` with its callbacks
   (the momentum cycle; dropped, ``cycle_momentum=False``, when the task's optimizer
-  has momentum 0, because the callback refuses a zero momentum);
+  has momentum 0: there is no momentum to cycle);
 * ``kt_lr cosine``: ``schedule_from(finding, "cosine", ...)``;
 * ``keras default cosine``: ``CosineDecay(default LR, decay_steps=total steps)``: a
   schedule without the probe, to separate the schedule's effect from the probe's.
@@ -202,7 +202,7 @@ def run_seed(task, data, seed: int, epochs: int) -> dict:
         if opts:
             reasons.append(
                 f"cycle_momentum=False: {task.optimizer} has momentum 0 here and "
-                "OneCycleMomentum refuses it; the task's optimizer is kept as is"
+                "there is no momentum to cycle; the task's optimizer is kept as is"
             )
         plans[f"kt_lr {kind}"] = (sched.schedule, list(sched.callbacks), reasons, opts)
     runs: dict[str, dict] = {}
@@ -532,7 +532,7 @@ def reading(per_task: dict, summary: dict) -> list[str]:
         lines.append(
             "- one_cycle ran without its momentum cycle on "
             + ", ".join(no_cycle)
-            + " (the task's optimizer has momentum 0; `OneCycleMomentum` refuses that), so "
+            + " (the task's optimizer has momentum 0: nothing to cycle), so "
             "there it is only the LR cycle."
         )
     return lines
