@@ -396,7 +396,9 @@ def results_section(mode: str, cfg: dict, summary: dict, seconds: float, plot_na
         "the task's optimizer and loss. Score = Keras Tuner's trial score (best val loss over "
         "the trial's epochs). Stock and kt_lr get the same tuner seed. The searches took "
         f"{seconds / 60:.1f} min in all (sum over processes) on the shared 2-core machine "
-        "(TensorFlow on 1 thread; up to 2 benchmark processes at once).",
+        "(TensorFlow on 1 thread; 2 search processes at once, at times beside other "
+        "benchmarks or CI, so seconds are noisy). In the committed run Hyperband ran on "
+        "seeds 0 and 3 only, for time; random and bayesian on all 5.",
         "",
         "| figure | value | target | verdict |",
         "|---|---|---|---|",
