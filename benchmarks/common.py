@@ -152,15 +152,20 @@ def update_results_md(section: str, body: str) -> None:
     RESULTS_MD.write_text("\n".join(out).rstrip() + "\n")
 
 
+def _cell(v, missing: str) -> str:
+    """A table cell: floats to 3 significant digits, ``None`` as ``missing``."""
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "inf" if v > 0 else "nan"
+        return f"{v:.3g}"
+    return missing if v is None else str(v)
+
+
 def md_table(headers: list[str], rows: list[list]) -> str:
     """A GitHub markdown table."""
 
     def fmt(v):
-        if isinstance(v, float):
-            if not math.isfinite(v):
-                return "inf" if v > 0 else "nan"
-            return f"{v:.3g}"
-        return "" if v is None else str(v)
+        return _cell(v, "")
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
@@ -171,11 +176,7 @@ def text_table(headers: list[str], rows: list[list]) -> str:
     """A fixed-width table for the terminal."""
 
     def fmt(v):
-        if isinstance(v, float):
-            if not math.isfinite(v):
-                return "inf" if v > 0 else "nan"
-            return f"{v:.3g}"
-        return "-" if v is None else str(v)
+        return _cell(v, "-")
 
     cells = [[str(h) for h in headers]] + [[fmt(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]

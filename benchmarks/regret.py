@@ -536,21 +536,14 @@ def ema_edge(rec: dict) -> float | None:
 
 
 def savgol_edge(rec: dict) -> float | None:
-    """The LR at the minimum of the heuristics' view of the stored range-test curve
-    (:func:`kt_lr.suggest.prepare_curve`: despiked, divergence-cut, Savitzky-Golay)."""
-    from kt_lr.suggest import prepare_curve
+    """kt_lr's range-test edge (:func:`kt_lr.fuse.curve_edge`) from a stored probe record."""
+    from kt_lr.fuse import curve_edge
 
     rt = rec.get("range_test")
     if not rt:
         return None
     losses = np.array([np.nan if v is None else v for v in rt["losses"]], dtype=float)
-    lrs, _, curve = prepare_curve(np.asarray(rt["lrs"], dtype=float), losses)
-    if len(curve) < 5:
-        return None
-    idx = int(np.argmin(curve))
-    if idx == 0 or curve[idx] >= curve[0]:
-        return None
-    return float(lrs[idx])
+    return curve_edge(np.asarray(rt["lrs"], dtype=float), losses)
 
 
 def _edge_by_rule(cand: dict, rule: str) -> float | None:

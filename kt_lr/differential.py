@@ -38,6 +38,23 @@ def default_lrs(low: float = DEFAULT_GRID[0], high: float = DEFAULT_GRID[1], num
     return np.geomspace(low, high, num)
 
 
+def training_loss(model, w, nt, mv, x, y, sw, call_kwargs: dict):
+    """The training loss at weights ``w`` as ``fit`` computes it (regularisers and the
+    forward pass's activity losses included), statelessly; shared by every engine."""
+    y_pred, _, fwd_losses = model.stateless_call(w, nt, x, return_losses=True, **call_kwargs)
+    if fwd_losses:  # activity regularisers of this forward pass, seen by compute_loss
+        model._losses_override.clear()
+        model._losses_override = list(fwd_losses)
+    try:
+        loss, _ = model.stateless_compute_loss(
+            w, nt, mv, x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True
+        )
+    finally:
+        if fwd_losses:
+            model._losses_override.clear()
+    return loss
+
+
 class _TFEngine:
     """Compiled TensorFlow functions for one model: affine probe and brute-force step."""
 
@@ -60,25 +77,8 @@ class _TFEngine:
 
     # --- pieces traced inside the compiled functions --------------------------------
     def _loss(self, w, nt, x, y, sw):
-        model = self.model
-        y_pred, _, fwd_losses = model.stateless_call(w, nt, x, return_losses=True, **self._kwargs)
-        if fwd_losses:
-            model._losses_override.clear()
-            model._losses_override = list(fwd_losses)
-        try:
-            loss, _ = model.stateless_compute_loss(
-                w,
-                nt,
-                [v.value for v in self.mvars],
-                x=x,
-                y=y,
-                y_pred=y_pred,
-                sample_weight=sw,
-                training=True,
-            )
-        finally:
-            if fwd_losses:
-                model._losses_override.clear()
+        mv = [v.value for v in self.mvars]
+        loss = training_loss(self.model, w, nt, mv, x, y, sw, self._kwargs)
         return self.tf.cast(loss, "float32")
 
     def _read(self, variables):

@@ -39,7 +39,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kt_lr.differential import DEFAULT_GRID, VECTORIZE_MAX_FLOATS
+from kt_lr.differential import DEFAULT_GRID, VECTORIZE_MAX_FLOATS, training_loss
 
 # torch's global generator is reseeded with this before every forward pass of a probe
 _TORCH_SEED = 0
@@ -97,19 +97,7 @@ class _StatelessEngine:
     # -- the loss at given weights ---------------------------------------------------
     def _loss(self, w, nt, mv, x, y, sw):
         """Training loss (as ``fit`` computes it, regularisers included) at weights ``w``."""
-        model = self.model
-        y_pred, _, extra = model.stateless_call(w, nt, x, return_losses=True, **self._kwargs)
-        if extra:
-            # activity regularisers of this forward pass, seen by compute_loss
-            model._losses_override.clear()
-            model._losses_override = list(extra)
-        try:
-            loss, _ = model.stateless_compute_loss(
-                w, nt, mv, x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True
-            )
-        finally:
-            if extra:
-                model._losses_override.clear()
+        loss = training_loss(self.model, w, nt, mv, x, y, sw, self._kwargs)
         return ops.cast(loss, "float32")
 
     def _scaled(self, loss, o):

@@ -62,7 +62,12 @@ def range_test_edge(result: RangeTestResult) -> float | None:
     sweep's EMA lags by tens of steps and the noisy tail past the edge can dip
     anywhere, so neither gives a stable minimum.
     """
-    lrs, _, curve = suggest.prepare_curve(result.lrs, result.losses)
+    return curve_edge(result.lrs, result.losses)
+
+
+def curve_edge(lrs: np.ndarray, losses: np.ndarray) -> float | None:
+    """:func:`range_test_edge` on raw arrays of a sweep's LRs and per-step losses."""
+    lrs, _, curve = suggest.prepare_curve(lrs, losses)
     if len(curve) < 5:
         return None
     idx = int(np.argmin(curve))
