@@ -150,6 +150,22 @@ def retrieval_data(seed: int = 0, n_train: int = 2048, n_val: int = 512, length:
     return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
+def scaled_series_sequences(seed: int = 0):
+    """The series windows as sequences of shape (20, 1), inputs and target / 50
+    (values ~0.2..1: loss scale ~1e-2)."""
+    x_tr, y_tr, x_va, y_va = series_data(seed)
+    return x_tr[..., None] / 50, y_tr / 50, x_va[..., None] / 50, y_va / 50
+
+
+def token_data(seed: int = 0, n_train: int = 2000, n_val: int = 500, length: int = 20):
+    """Integer token sequences (vocabulary 50); label 1 when tokens 0..9 outnumber
+    tokens 40..49 (a bag-of-words rule an embedding and pooling can learn)."""
+    rng = np.random.default_rng(7 + seed)
+    x = rng.integers(0, 50, size=(n_train + n_val, length)).astype("int32")
+    y = (((x < 10).sum(1) - (x >= 40).sum(1)) > 0).astype("int32")
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
 # ---------------------------------------------------------------------------- models
 
 
@@ -184,6 +200,60 @@ def _attention_block(length: int = 12, channels: int = 4, width: int = 16):
         return keras.Model(inp, keras.layers.Dense(1)(h))
 
     return build
+
+
+def _lstm():
+    return keras.Sequential([keras.Input((20, 1)), keras.layers.LSTM(16), keras.layers.Dense(1)])
+
+
+def _embedding_pool():
+    return keras.Sequential(
+        [
+            keras.Input((20,), dtype="int32"),
+            keras.layers.Embedding(50, 8),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+
+
+def _bn_dropout_mlp():
+    return keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(64),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def _bn_cnn():
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(8, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def _conv1d():
+    return keras.Sequential(
+        [
+            keras.Input((20, 1)),
+            keras.layers.Conv1D(8, 5, activation="relu"),
+            keras.layers.GlobalMaxPooling1D(),
+            keras.layers.Dense(1),
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -273,12 +343,70 @@ TASKS: dict[str, Task] = {
 
 
 def get_tasks(names: str | list[str] | None = None) -> list[Task]:
-    """Tasks by name (comma-separated string or list); all when ``None``."""
+    """Tasks by name (comma-separated string or list, from :data:`TASKS` or
+    :data:`HELDOUT`); all of :data:`TASKS` when ``None``."""
     if names is None:
         return list(TASKS.values())
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in names if n not in TASKS]
+    known = {**TASKS, **HELDOUT}
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"unknown task(s) {unknown}; known: {sorted(TASKS)}")
-    return [TASKS[n] for n in names]
+        raise SystemExit(f"unknown task(s) {unknown}; known: {sorted(known)}")
+    return [known[n] for n in names]
+
+
+# Held-out tasks: added after kt_lr's pick rule was fixed (session 3) and never used to
+# choose it; `python -m benchmarks.regret --heldout` measures how the rule carries over
+# to optimizers, layers and losses it was not fit on.
+HELDOUT: dict[str, Task] = {
+    t.name: t
+    for t in [
+        Task(
+            name="lstm_nadam",
+            why="A recurrent layer (LSTM) with Nadam on the series scaled to ~1 (loss ~1e-2).",
+            make_data=scaled_series_sequences,
+            build=_lstm,
+            loss=MSE,
+            optimizer="Nadam",
+            epochs=6,
+        ),
+        Task(
+            name="embed_adamax",
+            why="Integer tokens through an Embedding (sparse gradients) and pooling, Adamax.",
+            make_data=token_data,
+            build=_embedding_pool,
+            loss=SCCE,
+            optimizer="Adamax",
+            epochs=8,
+        ),
+        Task(
+            name="bn_lion",
+            why="BatchNormalization and Dropout (training-mode statistics and noise) with Lion, a sign-based optimizer.",
+            make_data=digits_data,
+            build=_bn_dropout_mlp,
+            loss=SCCE,
+            optimizer="Lion",
+            epochs=10,
+        ),
+        Task(
+            name="bncnn_adadelta",
+            why="A conv + BatchNormalization + pooling net with Adadelta, whose useful LRs (~1..10) sit at the top of the probed range.",
+            make_data=lambda seed=0: digits_data(seed, image=True),
+            build=_bn_cnn,
+            loss=SCCE,
+            optimizer="Adadelta",
+            epochs=10,
+        ),
+        Task(
+            name="conv1d_nesterov",
+            why="Conv1D on the scaled series with SGD + Nesterov momentum.",
+            make_data=scaled_series_sequences,
+            build=_conv1d,
+            loss=MSE,
+            optimizer="SGD",
+            optimizer_kwargs=(("momentum", 0.9), ("nesterov", True)),
+            epochs=10,
+        ),
+    ]
+}
