@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 
@@ -75,4 +76,10 @@ def find_lr(
         ld = loss_differential(model, x, y, **common, **ld_opts)
     finding = fuse_mod.fuse(rt, ld, bounds=(start_lr, end_lr), **fuse_opts)
     finding.settings.update({"batch_size": batch_size, "seed": seed, "probes": list(probes)})
+    if finding.settings.get("edge_at_top"):
+        warnings.warn(
+            f"find_lr: {next(r for r in finding.reasons if 'top of the probed range' in r)}.",
+            UserWarning,
+            stacklevel=2,
+        )
     return finding

@@ -46,6 +46,10 @@ import numpy as np
 from kt_lr import suggest
 from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult
 
+# an edge within this many decades of the top of the probed range is flagged: the loss
+# may still fall beyond it (e.g. Adadelta, whose useful LRs are ~1..10)
+EDGE_AT_TOP_DECADES = 0.25
+
 DEFAULTS = {
     "divisor": 3.0,
     "decades_below": 1.5,
@@ -159,6 +163,14 @@ def fuse(
     else:
         edge = values[0]
         reasons.append(f"edge of stability from the {next(iter(edges))} alone: {edge:.3g}")
+    top = None if bounds is None else float(bounds[1])
+    edge_at_top = top is not None and edge >= top * 10**-EDGE_AT_TOP_DECADES
+    if edge_at_top:
+        reasons.append(
+            f"the loss still fell near the top of the probed range ({top:.3g}): the edge of "
+            "stability may lie above it and the pick be too low; probe higher "
+            "(find_lr(..., end_lr=...)) or widen the learning_rate range"
+        )
     lr = edge / divisor
     valley = (range_test.suggestions or {}).get("valley") if range_test is not None else None
     if valley is not None and 0 < valley < edge:
@@ -194,5 +206,6 @@ def fuse(
             "decades_below": decades_below,
             "decades_above": decades_above,
             "max_disagreement": max_disagreement,
+            "edge_at_top": bool(edge_at_top),
         },
     )

@@ -47,3 +47,13 @@ def test_find_lr_single_probe_and_dataset(data):
     assert f.range_test is None and f.differential is not None
     with pytest.raises(ValueError, match="probes"):
         kt_lr.find_lr(make_model(), x, y, verbose=0, probes=("grid",))
+
+
+def test_find_lr_warns_when_the_loss_still_falls_at_end_lr(data):
+    # every LR up to 1e-4 lowers this model's loss: the edge lies above the probed range
+    x, y = data
+    with pytest.warns(UserWarning, match="top of the probed range"):
+        f = kt_lr.find_lr(
+            make_model(), x, y, seed=0, verbose=0, end_lr=1e-4, num_steps=30, num_subsamples=6
+        )
+    assert f.settings["edge_at_top"] and f.lr <= 1e-4

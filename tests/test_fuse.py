@@ -143,3 +143,14 @@ def test_the_pick_averages_edge_over_divisor_with_a_valley_below_the_edge():
     above = fuse(rt_result(1e-2, valley=5 * edge), ld, divisor=3)  # past the edge: ignored
     assert above.lr == pytest.approx(edge / 3)
     assert any("not below the edge" in r for r in above.reasons)
+
+
+def test_an_edge_at_the_top_of_the_probed_range_is_flagged():
+    # the loss still falls at the largest probed LR (range test edge and differential edge
+    # both at the top): the answer is a lower bound, and the finding says so
+    f = fuse(rt_result(1e3), ld_result(10.0, 5.0), bounds=(1e-6, 10.0))
+    assert f.settings["edge_at_top"] is True
+    assert any("top of the probed range" in r and "end_lr" in r for r in f.reasons)
+    g = fuse(rt_result(1e-2), ld_result(2e-2, 1e-2), bounds=(1e-6, 10.0))
+    assert g.settings["edge_at_top"] is False
+    assert not any("top of the probed range" in r for r in g.reasons)
