@@ -127,8 +127,9 @@ class LRConfig:
         probe_key_hps: names of discrete hyperparameters that change the LR scale; one
             probe per combination of their values (those absent from the space are
             ignored). ``()`` probes once.
-        num_seeds: trials seeded per probe key: the probe's pick, then geometric points
-            inside the narrowed interval. ``0`` disables seeding.
+        num_seeds: trials seeded per probe key: the probe's pick, then pick / 10 and
+            pick x 10**0.5, then geometric points inside the narrowed interval (all
+            within it). ``0`` disables seeding.
         min_decades: minimum width of the narrowed interval, in decades.
         widen: factor applied to each side of the probe's interval before intersecting.
         wait_for_probes: hand out IDLE trials while a probe runs elsewhere (distributed

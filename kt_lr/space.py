@@ -424,11 +424,20 @@ def probe_keys(space: Any, key_names: Sequence[str]) -> dict[str, dict[str, Any]
     return out
 
 
-def seed_lrs(pick: float, low: float, high: float, num: int) -> list[float]:
-    """``num`` learning rates to seed a search: ``pick`` first, then geometric points inside.
+# where the seeded trials go, in decades from the pick: one decade below (the pick is far too
+# high where the budget, not optimisation, limits the rate: overfitting, noise of sign-based
+# updates; measured 20-25x on the benchmarks), then half a decade above (bounded by the edge)
+SEED_OFFSETS = (-1.0, 0.5)
+SEED_MIN_SEPARATION = 0.25  # decades between two seeds
 
-    The extra points split ``[low, high]`` evenly in log space (end points excluded);
-    a point within 0.05 decades of one already chosen is replaced by an end point.
+
+def seed_lrs(pick: float, low: float, high: float, num: int) -> list[float]:
+    """``num`` learning rates to seed a search: ``pick`` first, then the rates that bracket it.
+
+    After the pick: ``pick / 10`` and ``pick * 10**0.5`` (limited to ``[low, high]``), then
+    points splitting ``[low, high]`` evenly in log space, then its ends. A rate within
+    ``SEED_MIN_SEPARATION`` decades of one already chosen is skipped (a near-duplicate trial
+    teaches the search nothing).
     """
     if isinstance(num, bool) or not isinstance(num, int) or num < 0:
         raise ValueError(f"`num_seeds` must be an integer >= 0, got {num!r}.")
@@ -437,12 +446,13 @@ def seed_lrs(pick: float, low: float, high: float, num: int) -> list[float]:
     lo, hi = check_positive_float("low", low), check_positive_float("high", high)
     first = clamp(check_positive_float("pick", pick), lo, hi)
     out = [first]
-    m = num - 1
+    bracket = [clamp(first * 10**d, lo, hi) for d in SEED_OFFSETS]
+    m = max(num - 1 - len(bracket), 0)
     grid = [lo * (hi / lo) ** ((k + 1) / (m + 1)) for k in range(m)]
-    for v in [*grid, lo, hi]:
+    for v in [*bracket, *grid, lo, hi]:
         if len(out) == num:
             break
-        if all(abs(math.log10(v / u)) >= 0.05 for u in out):
+        if all(abs(math.log10(v / u)) >= SEED_MIN_SEPARATION for u in out):
             out.append(v)
     return out
 

@@ -274,11 +274,23 @@ def test_continuous_probe_key_is_rejected():
 
 
 # ------------------------------------------------------------------ seeds
-def test_seed_lrs_pick_first_then_geometric_inside():
+def test_seed_lrs_pick_first_then_bracket_then_geometric_inside():
+    # the pick, a decade below it, half a decade above it
+    assert sp.seed_lrs(1e-2, 1e-4, 1e-1, 3) == pytest.approx([1e-2, 1e-3, 10**-1.5])
+    # the bracket is limited to the interval
     seeds = sp.seed_lrs(3e-3, 1e-3, 1e-2, 3)
-    assert seeds[0] == 3e-3 and len(seeds) == 3
-    assert seeds[1:] == pytest.approx([1e-3 * 10 ** (1 / 3), 1e-3 * 10 ** (2 / 3)])
+    assert seeds == pytest.approx([3e-3, 1e-3, 3e-3 * 10**0.5])
     assert all(1e-3 <= s <= 1e-2 for s in seeds)
+    # more seeds: geometric points inside, none within a quarter decade of another
+    five = sp.seed_lrs(1e-2, 1e-5, 1e-1, 5)
+    assert five[:3] == pytest.approx([1e-2, 1e-3, 10**-1.5])
+    assert five[3:] == pytest.approx([1e-5 * 10 ** (4 / 3), 1e-5 * 10 ** (8 / 3)])
+    assert all(
+        abs(math.log10(a / b)) >= sp.SEED_MIN_SEPARATION
+        for i, a in enumerate(five)
+        for b in five[:i]
+    )
+    assert all(1e-5 <= s <= 1e-1 for s in five)
 
 
 def test_seed_lrs_edge_cases():
