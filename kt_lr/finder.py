@@ -78,7 +78,7 @@ def find_lr(
     finding.settings.update({"batch_size": batch_size, "seed": seed, "probes": list(probes)})
     if finding.settings.get("edge_at_top"):
         warnings.warn(
-            f"find_lr: {next(r for r in finding.reasons if 'top of the probed range' in r)}.",
+            f"find_lr: {fuse_mod.edge_at_top_note(end_lr)}.",
             UserWarning,
             stacklevel=2,
         )

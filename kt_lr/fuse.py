@@ -80,6 +80,15 @@ def curve_edge(lrs: np.ndarray, losses: np.ndarray) -> float | None:
     return float(lrs[idx])
 
 
+def edge_at_top_note(top: float) -> str:
+    """Why an edge at the top of the probed range (``top``) makes the pick a lower bound."""
+    return (
+        f"the loss still fell near the top of the probed range ({top:.3g}): the edge of "
+        "stability may lie above it and the pick be too low; probe higher "
+        "(find_lr(..., end_lr=...)) or widen the learning_rate range"
+    )
+
+
 def differential_edge(result: LossDifferentialResult) -> float | None:
     """Largest LR whose whole CI of ΔL is below zero, else the LR of the lowest mean."""
     best = result.best
@@ -166,11 +175,7 @@ def fuse(
     top = None if bounds is None else float(bounds[1])
     edge_at_top = top is not None and edge >= top * 10**-EDGE_AT_TOP_DECADES
     if edge_at_top:
-        reasons.append(
-            f"the loss still fell near the top of the probed range ({top:.3g}): the edge of "
-            "stability may lie above it and the pick be too low; probe higher "
-            "(find_lr(..., end_lr=...)) or widen the learning_rate range"
-        )
+        reasons.append(edge_at_top_note(top))
     lr = edge / divisor
     valley = (range_test.suggestions or {}).get("valley") if range_test is not None else None
     if valley is not None and 0 < valley < edge:
