@@ -57,3 +57,21 @@ def check_lr_grid(lrs) -> np.ndarray:
         raise ValueError("`lrs` must hold finite learning rates > 0.")
     arr = np.unique(arr)
     return arr
+
+
+def check_seconds(name: str, value, *, example, none_ok: bool = False, zero_ok: bool = False):
+    """``value`` as a finite number of seconds (> 0, or >= 0 with ``zero_ok``).
+
+    With ``none_ok``, ``None`` (wait forever) passes through. Booleans are refused.
+    """
+    if value is None and none_ok:
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        bound = ">= 0" if zero_ok else "> 0"
+        forever = ", or None to wait forever" if none_ok else ""
+        raise ValueError(
+            f"`{name}` must be a number of seconds {bound} (e.g. {example}){forever}; "
+            f"got {value!r}."
+        )
+    return float(value)
