@@ -75,3 +75,31 @@ def check_seconds(name: str, value, *, example, none_ok: bool = False, zero_ok: 
             f"got {value!r}."
         )
     return float(value)
+
+
+def check_count(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum``: any integer (numpy's, an eager tensor's: whatever
+    ``operator.index`` takes) but a bool; else a ValueError naming ``name``."""
+    from operator import index
+
+    got = None
+    if not isinstance(value, bool):
+        try:
+            got = index(value)
+        except TypeError:
+            pass
+    if got is None or got < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    return int(got)
+
+
+def check_nonnegative_float(name: str, value) -> float:
+    """``value`` as a finite float >= 0 (``check_positive_float`` where 0 is allowed, e.g. a
+    floor rate), or a ValueError naming ``name``."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = math.nan
+    if not (math.isfinite(out) and out >= 0):
+        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+    return out
