@@ -103,3 +103,20 @@ def check_nonnegative_float(name: str, value) -> float:
     if not (math.isfinite(out) and out >= 0):
         raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
     return out
+
+
+def check_width_options(min_decades: float, widen: float) -> tuple[float, float]:
+    """Validated ``(min_decades, widen)``: ``min_decades >= 0``, ``widen >= 1``."""
+    try:
+        md, wf = float(min_decades), float(widen)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`min_decades` and `widen` must be numbers, got {min_decades!r} and {widen!r}."
+        ) from None
+    if not math.isfinite(md) or md < 0:
+        raise ValueError(f"`min_decades` must be >= 0 (e.g. 0.5), got {min_decades!r}.")
+    if not math.isfinite(wf) or wf < 1:
+        raise ValueError(
+            f"`widen` must be a factor >= 1 (1 keeps the probe's interval), got {widen!r}."
+        )
+    return md, wf
