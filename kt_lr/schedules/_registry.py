@@ -57,7 +57,15 @@ class Plan:
     def from_finding(
         cls, kind: str, finding: Any, steps_per_epoch: int, epochs: int, options: Mapping
     ) -> Plan:
-        """The plan of ``schedule_from``: the finding's ``lr``, ``low``, ``high``, edge."""
+        """The plan of ``schedule_from``: the finding's ``lr``, ``low``, ``high``, edge.
+
+        Args:
+            kind: the kind's name.
+            finding: an :class:`~kt_lr.results.LRFinding` (``low <= lr <= high``).
+            steps_per_epoch: optimizer steps per epoch (checked by the caller).
+            epochs: epochs of the run (checked by the caller).
+            options: the caller's options.
+        """
         lr = check_positive_float("finding.lr", getattr(finding, "lr", None))
         low = check_positive_float("finding.low", getattr(finding, "low", None))
         high = check_positive_float("finding.high", getattr(finding, "high", None))
@@ -71,7 +79,15 @@ class Plan:
     def at_peak(
         cls, kind: str, lr: float, steps_per_epoch: int, epochs: int, options: Mapping
     ) -> Plan:
-        """The plan of ``hp_schedule``: every rate is the hyperparameter's value ``lr``."""
+        """The plan of ``hp_schedule``: every rate is the hyperparameter's value ``lr``.
+
+        Args:
+            kind: the kind's name.
+            lr: the hyperparameter's value, > 0.
+            steps_per_epoch: optimizer steps per epoch (checked by the caller).
+            epochs: epochs of the run (checked by the caller).
+            options: the kind's ``at_peak(lr)``.
+        """
         v = check_positive_float("lr", lr)
         options = MappingProxyType(dict(options))
         return cls(kind, v, v, v, v, f"the rate {v:.3g}", steps_per_epoch, epochs, options)
@@ -101,16 +117,33 @@ class Plan:
         return name in self.options
 
     def option(self, name: str, default: Any) -> Any:
-        """Option ``name``, unchecked, or ``default``."""
+        """Option ``name``, unchecked, or ``default``.
+
+        Args:
+            name: the option's name.
+            default: the value when the option was not passed.
+        """
         return self.options.get(name, default)
 
     def rate(self, name: str, default: float, *, allow_zero: bool = False) -> float:
-        """Option ``name`` (or ``default``) as a finite rate > 0 (>= 0 with ``allow_zero``)."""
+        """Option ``name`` (or ``default``) as a finite rate > 0 (>= 0 with ``allow_zero``).
+
+        Args:
+            name: the option's name, also the name a ValueError gives.
+            default: the rate when the option was not passed.
+            allow_zero: accept 0 (e.g. a floor).
+        """
         check = check_nonnegative_float if allow_zero else check_positive_float
         return check(name, self.options.get(name, default))
 
     def steps(self, name: str, default: int, minimum: int = 1) -> int:
-        """Option ``name`` (or ``default``) as a step count >= ``minimum``."""
+        """Option ``name`` (or ``default``) as a step count >= ``minimum``.
+
+        Args:
+            name: the option's name, also the name a ValueError gives.
+            default: the count when the option was not passed.
+            minimum: the smallest count allowed.
+        """
         return check_count(name, self.options.get(name, default), minimum)
 
     def peak(self) -> float:
@@ -118,7 +151,12 @@ class Plan:
         return self.rate("peak_lr", min(2 * self.lr, self.cap))
 
     def peak_reason(self, name: str, peak: float) -> str:
-        """Why the decaying kind ``name`` peaks at ``peak``."""
+        """Why the decaying kind ``name`` peaks at ``peak``, in words.
+
+        Args:
+            name: the schedule's name in the sentence, e.g. ``"cosine"``.
+            peak: its peak rate (usually :meth:`peak`).
+        """
         lr, top, cap = self.lr, self.top, self.cap
         if self.given("peak_lr"):
             return f"{name} peak {peak:.3g}: set by you (pick {lr:.3g}, {self.top_words})"
@@ -135,7 +173,13 @@ class Plan:
         reasons: list[str],
         callbacks: Iterable[keras.callbacks.Callback] = (),
     ) -> ScheduledLR:
-        """A builder's answer: ``schedule`` with its ``reasons`` and ``callbacks``."""
+        """A builder's answer: ``schedule`` with its ``reasons`` and ``callbacks``.
+
+        Args:
+            schedule: a ``LearningRateSchedule``, or a float for a constant rate.
+            reasons: why each bound is where it is, in words.
+            callbacks: what ``model.fit`` needs besides the schedule.
+        """
         return ScheduledLR(
             schedule=schedule,
             kind=self.kind,
