@@ -2,14 +2,19 @@
 
 Probes: :func:`range_test` (Smith / fast.ai sweep), :func:`loss_differential`
 (subsampled one-step loss differentials with confidence intervals) and
-:func:`find_lr` (both, fused into one answer).
+:func:`find_lr` (both, fused into one answer). In a search: :class:`LROracle` upgrades
+any oracle, :class:`LRTunerMixin` any tuner, or use one of the four drop-in tuners;
+the options are an :class:`LRConfig`. Distributed search: :mod:`kt_lr.distribute`.
 """
 
-from kt_lr import schedules, space
+from kt_lr import schedules
+from kt_lr.config import LRConfig
 from kt_lr.differential import loss_differential
 from kt_lr.finder import find_lr
-from kt_lr.oracle import LRConfig, LROracle, LRProbeWarning, LRReport, load_lr_report
+from kt_lr.ledger import LRProbeWarning
+from kt_lr.oracle import LROracle
 from kt_lr.range_test import range_test
+from kt_lr.report import LRReport, load_lr_report
 from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult
 from kt_lr.schedules import (
     Cyclical,
@@ -20,32 +25,31 @@ from kt_lr.schedules import (
     plot_schedule,
     schedule_from,
 )
-from kt_lr.tuners import (
-    BayesianOptimization,
-    GridSearch,
-    Hyperband,
-    LRTunerMixin,
-    RandomSearch,
-    distributed_role,
-    serve_oracle,
-)
+from kt_lr.tuners import BayesianOptimization, GridSearch, Hyperband, LRTunerMixin, RandomSearch
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BayesianOptimization",
-    "GridSearch",
-    "Hyperband",
-    "LRConfig",
+    # the probes and their results
+    "find_lr",
+    "range_test",
+    "loss_differential",
+    "LRFinding",
+    "RangeTestResult",
+    "LossDifferentialResult",
+    # in a Keras Tuner search
     "LROracle",
-    "LRProbeWarning",
-    "LRReport",
+    "LRConfig",
     "LRTunerMixin",
     "RandomSearch",
-    "distributed_role",
+    "BayesianOptimization",
+    "Hyperband",
+    "GridSearch",
+    "LRReport",
     "load_lr_report",
-    "serve_oracle",
-    "space",
+    "LRProbeWarning",
+    # schedules from a finding
+    "schedules",
     "Cyclical",
     "OneCycle",
     "OneCycleMomentum",
@@ -53,11 +57,4 @@ __all__ = [
     "hp_schedule",
     "plot_schedule",
     "schedule_from",
-    "schedules",
-    "LRFinding",
-    "LossDifferentialResult",
-    "RangeTestResult",
-    "find_lr",
-    "loss_differential",
-    "range_test",
 ]

@@ -15,9 +15,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from kt_lr.report import LRReport
     from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult
 
-__all__ = ["plot_finding", "plot_loss_differential", "plot_range_test"]
+__all__ = ["plot_finding", "plot_loss_differential", "plot_lr_report", "plot_range_test"]
 
 _MISSING = "plotting needs matplotlib: pip install 'kt-lr[plot]'"
 _SUGGESTION_COLORS = {"steepest": "C2", "valley": "C3", "min/10": "C4", "slide": "C5"}
@@ -25,13 +26,13 @@ _BEST_MARKERS = {"lowest_mean": "o", "lowest_median": "s", "lowest_upper": "v"}
 _BEST_MARKERS["largest_negative"] = "D"
 
 
-def _figure(figsize: tuple[float, float] | None) -> Figure | None:
+def _figure(figsize: tuple[float, float] | None, layout: str = "constrained") -> Figure | None:
     """A new Figure (``None`` for ``figsize=None``: only check matplotlib is there)."""
     try:
         from matplotlib.figure import Figure
     except ImportError as err:
         raise ImportError(_MISSING) from err
-    return None if figsize is None else Figure(figsize=figsize, layout="constrained")
+    return None if figsize is None else Figure(figsize=figsize, layout=layout)
 
 
 def _new_axes(ax: Axes | None) -> tuple[Figure, Axes]:
@@ -186,4 +187,61 @@ def plot_finding(finding: LRFinding, axes=None) -> Figure:
         _mark_choice(ax, finding.lr, finding.low, finding.high)
         ax.legend(fontsize="small")
     fig.suptitle(f"learning rate {finding.lr:.3g}, explore [{finding.low:.3g}, {finding.high:.3g}]")
+    return fig
+
+
+def plot_lr_report(report: LRReport, ax: Axes | None = None) -> Figure:
+    """Per probe key (one row each, log x): the original range, the key's narrowed
+    interval, the probe's own interval, its pick and its seeds.
+
+    Args:
+        report: the search's :class:`~kt_lr.report.LRReport`.
+        ax: draw into these axes instead of a new figure.
+    """
+    from matplotlib.lines import Line2D
+
+    from kt_lr.space import ALL_KEY
+
+    keys = list(report.probes) or ["(no probe)"]
+    if ax is None:
+        fig = _figure((7, 1.2 + 0.9 * len(keys)), layout="tight")
+        ax = fig.add_subplot()
+    else:
+        fig, ax = _new_axes(ax)
+    o, n = report.original_interval, report.interval
+    for row, key in enumerate(keys):
+        y = len(keys) - 1 - row
+        p = report.probes.get(key)
+        if o:
+            ax.plot(o, [y, y], color="0.8", lw=10, solid_capstyle="butt", label=None)
+        if p is not None and p.narrowed_low is not None:
+            ax.plot([p.narrowed_low, p.narrowed_high], [y, y], color="tab:blue", lw=6)
+        elif n:
+            ax.plot(n, [y, y], color="tab:blue", lw=6)
+        if p is not None and p.low is not None:
+            ax.plot([p.low, p.high], [y + 0.18] * 2, color="tab:orange", lw=2)
+            ax.plot([p.lr], [y], marker="*", color="black", ms=12, ls="none")
+        if p is not None and p.seeds:
+            ax.plot(p.seeds, [y - 0.2] * len(p.seeds), "|", color="tab:green", ms=12)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels(list(reversed(["all" if k == ALL_KEY else k for k in keys])))
+    ax.set_ylim(-0.8, len(keys) - 0.2)
+    ax.set_xlabel(report.hp_name)
+    handles = [
+        Line2D([], [], color="0.8", lw=8, label="original range"),
+        Line2D([], [], color="tab:blue", lw=6, label="narrowed"),
+        Line2D([], [], color="tab:orange", lw=2, label="probe interval"),
+        Line2D([], [], marker="*", color="black", ls="none", label="pick"),
+        Line2D([], [], marker="|", color="tab:green", ls="none", ms=10, label="seeds"),
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.35),
+        ncol=5,
+        fontsize="small",
+        frameon=False,
+    )
+    ax.set_title(f"kt_lr: {report.hp_name}")
     return fig

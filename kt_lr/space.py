@@ -13,31 +13,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kt_lr.validation import check_positive_float
+from kt_lr.validation import check_choice, check_int, check_positive_float, check_width_options
 
 DEFAULT_LR_HP_NAME = "learning_rate"
 #: Hyperparameters whose value changes the LR scale; one probe per combination of values.
 DEFAULT_PROBE_KEY_HPS = ("optimizer",)
 #: The probe key used when no key hyperparameter is in the space.
 ALL_KEY = "*"
+#: The rules that scale a learning rate from one batch size to another.
+BATCH_SCALING_RULES = ("auto", "linear", "sqrt", "none")
 
 _KINDS = ("Boolean", "Fixed", "Choice", "Float", "Int")
 _SGD_LIKE = {"sgd", "momentum", "nesterov", "heavyball"}
-_ADAPTIVE = {
-    "adam",
-    "adamw",
-    "adamax",
-    "nadam",
-    "rmsprop",
-    "adagrad",
-    "adadelta",
-    "lion",
-    "ftrl",
-    "adafactor",
-    "lamb",
-    "lars",
-    "muon",
-}
 
 
 def hp_kind(hp: Any) -> str:
@@ -82,7 +69,7 @@ def find_lr_hps(space: Any, name: str = DEFAULT_LR_HP_NAME) -> list:
     for hp in entries:
         kind = hp_kind(hp)
         if kind == "Choice":
-            if not all(_is_number(v) for v in hp.values):
+            if not all(is_number(v) for v in hp.values):
                 raise ValueError(
                     f"Hyperparameter {name!r} is a Choice of non-numbers {list(hp.values)}; a "
                     f"learning rate must be numeric. Use {lr_hp_hint(name)} instead."
@@ -95,7 +82,7 @@ def find_lr_hps(space: Any, name: str = DEFAULT_LR_HP_NAME) -> list:
     return entries
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
@@ -134,23 +121,6 @@ class Interval:
     def decades(self) -> float:
         """Width in decades (log10(high / low)); ``inf`` when ``low <= 0``."""
         return math.log10(self.high / self.low) if self.low > 0 else math.inf
-
-
-def check_width_options(min_decades: float, widen: float) -> tuple[float, float]:
-    """Validated ``(min_decades, widen)``: ``min_decades >= 0``, ``widen >= 1``."""
-    try:
-        md, wf = float(min_decades), float(widen)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`min_decades` and `widen` must be numbers, got {min_decades!r} and {widen!r}."
-        ) from None
-    if not math.isfinite(md) or md < 0:
-        raise ValueError(f"`min_decades` must be >= 0 (e.g. 0.5), got {min_decades!r}.")
-    if not math.isfinite(wf) or wf < 1:
-        raise ValueError(
-            f"`widen` must be a factor >= 1 (1 keeps the probe's interval), got {widen!r}."
-        )
-    return md, wf
 
 
 def narrow_interval(
@@ -227,7 +197,7 @@ def clamp(value: float, low: float, high: float) -> float:
     return min(max(float(value), low), high)
 
 
-def _log_distance(v: float, low: float, high: float) -> float:
+def log_distance(v: float, low: float, high: float) -> float:
     """Distance of ``v`` to ``[low, high]`` in decades (0 inside, ``inf`` for ``v <= 0``)."""
     if low <= v <= high:
         return 0.0
@@ -238,7 +208,7 @@ def _log_distance(v: float, low: float, high: float) -> float:
 
 
 def _nearest(values: Sequence[float], target: float) -> float:
-    return min(values, key=lambda v: _log_distance(v, target, target))
+    return min(values, key=lambda v: log_distance(v, target, target))
 
 
 def narrow_float(hp: Any, interval: Interval, *, pick: float | None = None) -> Any:
@@ -253,7 +223,7 @@ def narrow_float(hp: Any, interval: Interval, *, pick: float | None = None) -> A
         grid = sorted(float(v) for v in hp.values)
         inside = [v for v in grid if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
         if not inside:
-            inside = [min(grid, key=lambda v: _log_distance(v, lo, hi))]
+            inside = [min(grid, key=lambda v: log_distance(v, lo, hi))]
         lo, hi = inside[0], inside[-1]
         grid_inside = inside
     else:
@@ -279,11 +249,11 @@ def filter_choice(
     keep_set = {v for v in keep if v in values}
     kept = [v for v in values if interval.low <= v <= interval.high or v in keep_set]
     if not any(interval.low <= v <= interval.high for v in kept):
-        closest = min(values, key=lambda v: _log_distance(v, interval.low, interval.high))
+        closest = min(values, key=lambda v: log_distance(v, interval.low, interval.high))
         kept = [v for v in values if v == closest or v in keep_set]
     target = pick if pick is not None else math.sqrt(interval.low * interval.high)
     inside = [v for v in kept if interval.low <= v <= interval.high] or kept
-    default = min(inside, key=lambda v: _log_distance(v, target, target))
+    default = min(inside, key=lambda v: log_distance(v, target, target))
     config = hp.get_config()
     config.update(values=kept, default=default)
     return type(hp).from_config(config)
@@ -345,7 +315,7 @@ def value_in_hp(value: Any, hp: Any) -> bool:
 def snap_to_hp(value: float, hp: Any) -> Any:
     """``value`` limited to the range of ``hp`` (nearest allowed value for a Choice/step)."""
     if hp_kind(hp) == "Choice":
-        return _nearest([v for v in hp.values if _is_number(v)], float(value))
+        return _nearest([v for v in hp.values if is_number(v)], float(value))
     v = clamp(value, float(hp.min_value), float(hp.max_value))
     if getattr(hp, "step", None) is not None:
         v = _nearest(sorted(float(x) for x in hp.values), v)
@@ -426,7 +396,7 @@ def probe_keys(space: Any, key_names: Sequence[str]) -> dict[str, dict[str, Any]
 
 # where the seeded trials go, in decades from the pick: one decade below (the pick is far too
 # high where the budget, not optimisation, limits the rate: overfitting, noise of sign-based
-# updates; measured 20-25x on the benchmarks), then half a decade above (bounded by the edge)
+# updates; measured in benchmarks/RESULTS.md), then half a decade above (bounded by the edge)
 SEED_OFFSETS = (-1.0, 0.5)
 SEED_MIN_SEPARATION = 0.25  # decades between two seeds
 
@@ -439,9 +409,7 @@ def seed_lrs(pick: float, low: float, high: float, num: int) -> list[float]:
     ``SEED_MIN_SEPARATION`` decades of one already chosen is skipped (a near-duplicate trial
     teaches the search nothing).
     """
-    if isinstance(num, bool) or not isinstance(num, int) or num < 0:
-        raise ValueError(f"`num_seeds` must be an integer >= 0, got {num!r}.")
-    if num == 0:
+    if check_int("num_seeds", num, 0) == 0:
         return []
     lo, hi = check_positive_float("low", low), check_positive_float("high", high)
     first = clamp(check_positive_float("pick", pick), lo, hi)
@@ -495,10 +463,7 @@ def scale_lr_for_batch_size(
         check_positive_float("from_batch_size", from_batch_size),
         check_positive_float("to_batch_size", to_batch_size),
     )
-    if rule not in ("auto", "linear", "sqrt", "none"):
-        raise ValueError(
-            f"`batch_scaling` must be one of 'auto', 'linear', 'sqrt', 'none'; got {rule!r}."
-        )
+    check_choice("batch_scaling", rule, BATCH_SCALING_RULES)
     if rule == "auto":
         rule = batch_scaling_rule(optimizer) if optimizer is not None else "sqrt"
     ratio = b / a
@@ -531,54 +496,4 @@ def batch_size_values(hp: Any) -> list[float]:
         values = [hp.min_value, hp.max_value]
     else:
         values = []
-    return sorted({float(v) for v in values if _is_number(v) and v > 0})
-
-
-def map_into(
-    value: float,
-    source: tuple[float, float],
-    target: tuple[float, float],
-    *,
-    log: bool = True,
-) -> float:
-    """Move ``value`` from ``source`` to the same relative position in ``target``.
-
-    The map is affine in log space (``log=True``, for log-sampled learning rates) or in
-    linear space, so a uniform draw over ``source`` becomes a uniform draw over
-    ``target``; ``source == target`` leaves ``value`` unchanged. ``value`` is first
-    limited to ``source``; a point ``source`` maps to the centre of ``target``.
-    """
-    s_lo, s_hi = (float(v) for v in source)
-    t_lo, t_hi = (float(v) for v in target)
-    if s_lo > s_hi or t_lo > t_hi:
-        raise ValueError(f"Intervals must have low <= high, got {source!r} and {target!r}.")
-    if (s_lo, s_hi) == (t_lo, t_hi):
-        return clamp(value, t_lo, t_hi)
-    v = clamp(value, s_lo, s_hi)
-    use_log = log and s_lo > 0 and t_lo > 0
-    f = math.log if use_log else float
-    g = math.exp if use_log else float
-    span = f(s_hi) - f(s_lo)
-    position = 0.5 if span <= 0 else (f(v) - f(s_lo)) / span
-    out = g(f(t_lo) + position * (f(t_hi) - f(t_lo)))
-    return clamp(out, t_lo, t_hi)
-
-
-def choose_inside(value: Any, values: Sequence[Any], target: tuple[float, float]) -> Any:
-    """The value of ``values`` inside ``target`` at the same relative rank as ``value``.
-
-    For a numeric ``Choice`` learning rate: ``value`` is one of ``values`` (sorted by
-    size); the answer is the one at the same relative rank among those inside ``target``
-    (the one closest to ``target`` when none is inside), so when every value is inside
-    nothing changes.
-    """
-    ordered = sorted(v for v in values if _is_number(v))
-    if not ordered:
-        raise ValueError("`values` must contain numbers.")
-    lo, hi = target
-    inside = [v for v in ordered if lo <= v <= hi]
-    if not inside:
-        return min(ordered, key=lambda v: _log_distance(v, lo, hi))
-    rank = ordered.index(value) if value in ordered else 0
-    share = rank / (len(ordered) - 1) if len(ordered) > 1 else 0.5
-    return inside[round(share * (len(inside) - 1))]
+    return sorted({float(v) for v in values if is_number(v) and v > 0})

@@ -1,16 +1,17 @@
 """LRTunerMixin and the four drop-in tuners.
 
-The mixin runs the probe trials an :class:`~kt_lr.oracle.LROracle` hands out: it builds
-the model from the trial's values, calls :func:`kt_lr.find_lr` on the data given to
-``search()``, saves the curves under ``<project>/kt_lr/<trial id>/`` and reports the answer
-as metrics. Every other trial runs unchanged. A plain oracle is upgraded to an
-``LROracle`` when the tuner is created, so ``class MyTuner(kt_lr.LRTunerMixin,
-keras_tuner.Tuner)`` works with any oracle, and so does ``class LRTheirs(
-kt_lr.LRTunerMixin, TheirTuner)`` for a tuner class with its own ``run_trial``.
+The mixin runs the probe trials an :class:`~kt_lr.LROracle` hands out: it builds the
+model from the trial's values, calls :func:`kt_lr.find_lr` on the data given to
+``search()``, saves the curves under ``<project>/kt_lr/<trial id>/`` and reports the
+answer as metrics (:mod:`kt_lr._protocol`). Every other trial runs unchanged. A plain
+oracle is upgraded to an ``LROracle`` when the tuner is created, so ``class MyTuner(
+kt_lr.LRTunerMixin, keras_tuner.Tuner)`` works with any oracle, and so does ``class
+LRTheirs(kt_lr.LRTunerMixin, TheirTuner)`` for a tuner class with its own ``run_trial``.
 
 Distributed search (``KERASTUNER_TUNER_ID`` / ``KERASTUNER_ORACLE_IP`` /
 ``KERASTUNER_ORACLE_PORT``, the same script on the chief and on every worker): the
-chief serves the oracle with :func:`serve_oracle`, workers run trials and probes.
+chief serves the oracle with :func:`kt_lr.distribute.serve_oracle`, workers run trials
+and probes.
 """
 
 from __future__ import annotations
@@ -24,31 +25,18 @@ import time
 import warnings
 from typing import Any, NamedTuple
 
+import keras
 import keras_tuner
 import numpy as np
 
+from kt_lr import _compat
+from kt_lr import _protocol as wire
 from kt_lr import space as sp
-from kt_lr.oracle import (
-    CANDIDATE_PREFIX,
-    METRIC_BATCH_SIZE,
-    METRIC_HIGH,
-    METRIC_LOW,
-    METRIC_LR,
-    METRIC_OK,
-    PROBE_ARTIFACTS,
-    PROBE_ERROR,
-    PROBE_MARKER,
-    PROBE_OPTIMIZER,
-    PROBE_REASONS,
-    PROBE_SEED,
-    LRConfig,
-    LROracle,
-    LRReport,
-    _oracle_lock,
-    is_probe_trial,
-    load_lr_report,
-    objective_placeholder,
-)
+from kt_lr.config import LRConfig
+from kt_lr.distribute import distributed_role, serve_oracle
+from kt_lr.oracle import LROracle
+from kt_lr.report import LRReport, load_lr_report
+from kt_lr.validation import check_seconds
 
 try:
     from kt_lr import finder
@@ -62,88 +50,7 @@ _DEFAULT_BATCH_SIZE = 32
 _FIRST_IDLE_WAIT = 0.05
 
 
-def distributed_role() -> str | None:
-    """``"chief"``, ``"worker"`` or ``None`` (not distributed), from Keras Tuner's env vars.
-
-    As in Keras Tuner: distributed when ``KERASTUNER_ORACLE_IP`` is set; the chief is
-    the process whose ``KERASTUNER_TUNER_ID`` contains ``"chief"``.
-    """
-    if "KERASTUNER_ORACLE_IP" not in os.environ:
-        return None
-    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
-
-
-def _search_over(oracle: Any) -> bool:
-    with _oracle_lock(oracle):
-        return not oracle.ongoing_trials and not oracle.tuner_ids
-
-
-def serve_oracle(oracle: Any, *, poll_interval: float = 0.25) -> None:
-    """Serve ``oracle`` to the workers over gRPC until the search is over (the chief's job).
-
-    Listens on ``KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT`` with Keras Tuner's own
-    servicer, one request at a time as Keras Tuner does. It returns once the oracle has
-    told a worker to stop and no trial or worker is left, checking every
-    ``poll_interval`` seconds (Keras Tuner's loop checks every 20 s, which added up to
-    20 s to every distributed search). When the base oracle ended the search with an
-    error (too many consecutive failed trials), it returns after every live worker was
-    told to stop and raises that error, instead of waiting forever.
-
-    Raises:
-        RuntimeError: the address cannot be bound, or the search ended with an error.
-    """
-    from concurrent import futures
-
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-
-    ip, port = os.environ.get("KERASTUNER_ORACLE_IP"), os.environ.get("KERASTUNER_ORACLE_PORT")
-    if not ip or not port:
-        raise RuntimeError(
-            "serve_oracle needs KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT, e.g. "
-            "KERASTUNER_ORACLE_IP=127.0.0.1 KERASTUNER_ORACLE_PORT=8000."
-        )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    bound = 0
-    try:
-        bound = server.add_insecure_port(f"{ip}:{port}")
-    except RuntimeError:
-        pass
-    if not bound:
-        raise RuntimeError(
-            f"The chief could not listen on {ip}:{port}: is another process using it? Pick "
-            "a free KERASTUNER_ORACLE_PORT (the same one for the chief and the workers)."
-        )
-    server.start()
-    fatal = None
-    expire = getattr(oracle, "_kt_lr_expire", None)  # trial/probe timeouts of dead workers
-    try:
-        while True:
-            time.sleep(poll_interval)
-            if expire is not None:
-                with _oracle_lock(oracle):
-                    expire()
-            fatal = getattr(oracle, "_kt_lr_fatal", None)
-            if (servicer.stop_triggered or fatal) and _search_over(oracle):
-                break
-    finally:
-        server.stop(grace=2).wait(5)
-    left = list(getattr(oracle, "_retry_queue", []) or [])
-    if left and not fatal:
-        warnings.warn(
-            f"Trial(s) {', '.join(map(str, left))} were queued again after trial_timeout, but "
-            "no worker was left to run them; they run when the search is resumed "
-            "(the same directory and project_name, overwrite=False).",
-            stacklevel=2,
-        )
-    if fatal:
-        raise RuntimeError(f"The search ended with an error on a worker: {fatal}")
-
-
-class LRTunerMixin:
+class LRTunerMixin(_compat.BeforeStateHooks):
     """Give any Keras Tuner tuner kt_lr's learning-rate probes.
 
     Put it first in the bases: ``class MyTuner(kt_lr.LRTunerMixin, keras_tuner.Tuner)``,
@@ -163,19 +70,18 @@ class LRTunerMixin:
             round). Keras Tuner re-asks at once, and a chief answers one request at a
             time, so waiting workers would flood it; the pause starts at 0.05 s and
             doubles up to ``idle_wait``. ``0`` re-asks at once, as Keras Tuner does.
-            Measured with a chief and 2 workers on 127.0.0.1 (2 busy cores), one probe:
-            with ``idle_wait=0`` the waiting worker got 4,955 and 5,658 IDLE answers
-            during the probe (about 900 a second; that probe took 6.1 s), with the
-            default 9 and 6 (that probe took 2.7 s: the spinning worker also slowed it).
-        **kwargs: the fields of :class:`~kt_lr.oracle.LRConfig` (``lr_hp_name``,
-            ``probe_key_hps``, ``num_seeds``, ``min_decades``, ``widen``,
-            ``wait_for_probes``, ``batch_size_hp_name``, ``batch_scaling``,
-            ``probe_timeout``, ``probe_attempts``) when the tuner upgrades a plain oracle,
-            then everything the tuner class itself accepts. ``overwrite=True`` is ignored
-            on a distributed worker, with a warning: it would delete the project
-            directory the chief is writing to (Keras Tuner deletes it in the tuner's
-            constructor); it still applies on the chief, which should be started first.
+        lr_config: the kt_lr options as an :class:`~kt_lr.LRConfig`, used when the
+            tuner upgrades a plain oracle (or give them as keywords, not both).
+        **kwargs: keywords named like the fields of :class:`~kt_lr.LRConfig` (e.g.
+            ``num_seeds=2``, ``trial_timeout=600``), then everything the tuner class
+            itself accepts. ``overwrite=True`` is ignored on a distributed worker, with a
+            warning: it would delete the project directory the chief is writing to
+            (Keras Tuner deletes it in the tuner's constructor); it still applies on the
+            chief, which should be started first.
     """
+
+    # The IDLE back-off's effect on a chief with 2 workers is measured in
+    # benchmarks/RESULTS.md and checked by tests/test_distributed.py.
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -185,7 +91,7 @@ class LRTunerMixin:
 
         @functools.wraps(own)
         def run_trial(self: Any, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> Any:
-            if is_probe_trial(trial):
+            if wire.is_probe_trial(trial):
                 return self._kt_lr_run_probe(trial, fit_args, fit_kwargs)
             return own(self, trial, *fit_args, **fit_kwargs)
 
@@ -198,21 +104,12 @@ class LRTunerMixin:
         probe_options: dict[str, Any] | None = None,
         save_probe_plots: bool = True,
         idle_wait: float = 1.0,
+        lr_config: LRConfig | None = None,
         **kwargs: Any,
     ) -> None:
-        if (
-            isinstance(idle_wait, bool)
-            or not isinstance(idle_wait, int | float)
-            or not math.isfinite(idle_wait)
-            or idle_wait < 0
-        ):
-            raise ValueError(
-                f"`idle_wait` must be a number of seconds >= 0 (e.g. 1.0), got {idle_wait!r}."
-            )
-        names = LRConfig.option_names()
-        lr_options = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
-        if lr_options:
-            LRConfig(**lr_options)  # fail fast, before the tuner touches the disk
+        idle_wait = check_seconds("idle_wait", idle_wait, example=1.0, zero_ok=True)
+        options = LRConfig.pop_options(kwargs)
+        LRConfig.build(lr_config, **options)  # fail fast, before the tuner touches the disk
         probe_options = dict(probe_options or {})
         reserved = sorted(set(probe_options) & set(_RESERVED_PROBE_OPTIONS))
         if reserved:
@@ -232,49 +129,38 @@ class LRTunerMixin:
             kwargs["overwrite"] = False
         self.probe_options = probe_options
         self.save_probe_plots = bool(save_probe_plots)
-        self.idle_wait = float(idle_wait)
-        self._kt_lr_options = lr_options
+        self.idle_wait = idle_wait
+        self._kt_lr_given = (lr_config, options)
         self._kt_lr_upgraded = False
         self._kt_lr_idle = -1  # IDLE answers in a row; -1: no request pending
         super().__init__(*args, **kwargs)
 
-    # Keras Tuner calls exactly one of these two while the tuner is created, after the
-    # oracle knows the project directory and before it reads its state: the moment to
-    # upgrade the oracle, so that a reload finds kt_lr's saved state.
-    def _populate_initial_space(self) -> None:
-        self._kt_lr_upgrade_oracle()
-        super()._populate_initial_space()
-
-    def reload(self) -> None:
-        self._kt_lr_upgrade_oracle()
-        super().reload()
-
-    def _kt_lr_upgrade_oracle(self) -> None:
+    def _kt_lr_before_state(self) -> None:
+        """Upgrade the oracle once it knows the project directory, before it reads its
+        state, so that a reload finds kt_lr's saved state (see ``_compat``)."""
         if self._kt_lr_upgraded:
             return
         self._kt_lr_upgraded = True
-        if isinstance(self.oracle, LROracle):
-            if self._kt_lr_options:
-                raise ValueError(
-                    f"The oracle is already an LROracle; pass {sorted(self._kt_lr_options)} "
-                    "to kt_lr.LROracle(...) instead of the tuner."
-                )
-            return
         if isinstance(self.oracle, keras_tuner.Oracle):
-            LROracle(self.oracle, **self._kt_lr_options)  # upgrades the instance in place
+            lr_config, options = self._kt_lr_given
+            LROracle(self.oracle, lr_config, **options)  # in place; a second call checks
 
     @property
     def lr_config(self) -> LRConfig:
         """The oracle's kt_lr options (on a worker: those of its local copy)."""
-        oracle = self.oracle
-        local = getattr(oracle, "_oracle", None)  # a worker's OracleClient wraps it
-        for candidate in (oracle, local):
-            if isinstance(candidate, LROracle):
-                return candidate.lr_config
-        return LRConfig(**self._kt_lr_options)
+        local = _compat.local_oracle(self.oracle)
+        if isinstance(local, LROracle):
+            return local.lr_config
+        lr_config, options = self._kt_lr_given
+        return LRConfig.build(lr_config, **options)
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
-        """Keras Tuner's search; on a distributed chief, :func:`serve_oracle` instead."""
+        """Keras Tuner's search; on a distributed chief, :func:`serve_oracle` instead.
+
+        Args:
+            *fit_args: the data and arguments for ``model.fit``, as in Keras Tuner.
+            **fit_kwargs: the same, by keyword.
+        """
         if distributed_role() == "chief" and isinstance(self.oracle, LROracle):
             sp.find_lr_hps(self.oracle.get_space(), self.lr_config.lr_hp_name)
             if "verbose" in fit_kwargs:
@@ -292,7 +178,7 @@ class LRTunerMixin:
         """
         # A worker checks its local copy of the space: a bad space then fails on every
         # process at once, before any worker waits on the chief.
-        local = getattr(self.oracle, "_oracle", None) or self.oracle
+        local = _compat.local_oracle(self.oracle)
         sp.find_lr_hps(local.get_space(), self.lr_config.lr_hp_name)
         self._kt_lr_idle = -1
         self.save()
@@ -304,11 +190,10 @@ class LRTunerMixin:
         Keras Tuner's loop calls this hook before every ``create_trial`` and
         ``on_trial_begin`` only for a trial that starts, so a request that reached this
         hook again without a trial in between was answered IDLE. The pause starts at
-        0.05 s and doubles up to ``idle_wait`` (see the class docstring for the
-        measured effect). A hook rather than a wrapper around the worker's
-        ``OracleClient.create_trial``: it needs no private Keras Tuner class, works the
-        same in one process, and the worker waits on its own side, so the chief's single
-        request thread stays free for the probing worker's reports.
+        0.05 s and doubles up to ``idle_wait``. A hook rather than a wrapper around the
+        worker's ``OracleClient.create_trial``: it needs no private Keras Tuner class,
+        works the same in one process, and the worker waits on its own side, so the
+        chief's single request thread stays free for the probing worker's reports.
         """
         if self._kt_lr_idle >= 0 and self.idle_wait > 0:
             time.sleep(min(self.idle_wait, _FIRST_IDLE_WAIT * 2**self._kt_lr_idle))
@@ -316,18 +201,32 @@ class LRTunerMixin:
         super().pre_create_trial()
 
     def on_trial_begin(self, trial: Any) -> None:
-        """Reset the IDLE back-off: the oracle handed out a trial."""
+        """Reset the IDLE back-off: the oracle handed out a trial.
+
+        Args:
+            trial: the trial that starts.
+        """
         self._kt_lr_idle = -1
         super().on_trial_begin(trial)
 
     def run_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> Any:
-        """Run a probe trial with :func:`kt_lr.find_lr`; any other trial as the base tuner does."""
-        if is_probe_trial(trial):
+        """Run a probe trial with :func:`kt_lr.find_lr`; any other trial as the base tuner does.
+
+        Args:
+            trial: the trial to run.
+            *fit_args: the arguments given to ``search()``.
+            **fit_kwargs: the keyword arguments given to ``search()``.
+        """
+        if wire.is_probe_trial(trial):
             return self._kt_lr_run_probe(trial, fit_args, fit_kwargs)
         return super().run_trial(trial, *fit_args, **fit_kwargs)
 
     def results_summary(self, num_trials: int = 10) -> None:
-        """Keras Tuner's summary, followed by the learning-rate report."""
+        """Keras Tuner's summary, followed by the learning-rate report.
+
+        Args:
+            num_trials: how many of the best trials Keras Tuner lists.
+        """
         super().results_summary(num_trials)
         print()
         print(self.lr_report().summary())
@@ -341,62 +240,64 @@ class LRTunerMixin:
     # -------------------------------------------------------------- the probe
     def _kt_lr_run_probe(self, trial: Any, fit_args: tuple, fit_kwargs: dict) -> dict[str, float]:
         values = trial.hyperparameters.values
-        metrics = objective_placeholder(self.oracle.objective)
         verbose = _verbosity(self.probe_options.get("verbose", fit_kwargs.get("verbose", 1)))
         try:
-            x, y, validation_data, sample_weight = probe_data(fit_args, fit_kwargs)
-            batch_size = self._kt_lr_batch_size(values, fit_args, fit_kwargs)
-            options = dict(self.probe_options)
-            if sample_weight is not None:
-                options.setdefault("sample_weight", sample_weight)
-            options.pop("verbose", None)
-            options.pop("batch_size", None)
-            seed = options.pop("seed", values.get(PROBE_SEED))
-            model = self._kt_lr_build(trial.hyperparameters, seed)
-            if finder is None:
-                raise RuntimeError("kt_lr.finder is not available")
-            finding = finder.find_lr(
-                model,
-                x,
-                y,
-                batch_size=batch_size,
-                seed=seed,
-                verbose=verbose,
-                validation_data=validation_data,
-                **options,
-            )
-            numbers = finding.to_dict()
-            if not all(math.isfinite(numbers[k]) for k in ("lr", "low", "high")):
-                raise ValueError(
-                    f"find_lr returned non-finite values (lr={finding.lr}, low={finding.low}, "
-                    f"high={finding.high}); the losses were probably NaN"
-                )
+            answer, finding = self._kt_lr_probe(trial, fit_args, fit_kwargs, verbose)
         except Exception as exc:
-            values[PROBE_ERROR] = f"{type(exc).__name__}: {exc}"[:2000]
-            metrics[METRIC_OK] = 0.0
+            answer = wire.ProbeAnswer(error=f"{type(exc).__name__}: {exc}")
             if verbose:
-                print(f"LR probe {trial.trial_id} failed: {values[PROBE_ERROR]}")
-            return metrics
-        metrics.update(
-            {
-                METRIC_OK: 1.0,
-                METRIC_LR: numbers["lr"],
-                METRIC_LOW: numbers["low"],
-                METRIC_HIGH: numbers["high"],
-                METRIC_BATCH_SIZE: float(batch_size),
-            }
+                print(f"LR probe {trial.trial_id} failed: {str(answer.error)[:2000]}")
+        else:
+            answer.artifacts = self._kt_lr_save_artifacts(trial, finding)
+        metrics, extra = wire.encode(answer)
+        values.update(extra)
+        return {**wire.objective_placeholder(self.oracle.objective), **metrics}
+
+    def _kt_lr_probe(
+        self, trial: Any, fit_args: tuple, fit_kwargs: dict, verbose: int
+    ) -> tuple[wire.ProbeAnswer, Any]:
+        """Build the probe's model and run ``find_lr``: ``(answer, finding)``."""
+        values = trial.hyperparameters.values
+        x, y, validation_data, sample_weight = probe_data(fit_args, fit_kwargs)
+        batch_size = self._kt_lr_batch_size(values, fit_args, fit_kwargs)
+        options = dict(self.probe_options)
+        if sample_weight is not None:
+            options.setdefault("sample_weight", sample_weight)
+        options.pop("verbose", None)
+        options.pop("batch_size", None)
+        seed = options.pop("seed", wire.probe_seed(values))
+        model = self._kt_lr_build(trial.hyperparameters, seed)
+        if finder is None:
+            raise RuntimeError("kt_lr.finder is not available")
+        finding = finder.find_lr(
+            model,
+            x,
+            y,
+            batch_size=batch_size,
+            seed=seed,
+            verbose=verbose,
+            validation_data=validation_data,
+            **options,
         )
-        for name, value in numbers.items():
-            if name.startswith("candidate_") and math.isfinite(value):
-                metrics[CANDIDATE_PREFIX + name[len("candidate_") :]] = float(value)
-        values[PROBE_REASONS] = json.dumps([str(r) for r in finding.reasons])
+        numbers = finding.to_dict()
+        if not all(math.isfinite(numbers[k]) for k in ("lr", "low", "high")):
+            raise ValueError(
+                f"find_lr returned non-finite values (lr={finding.lr}, low={finding.low}, "
+                f"high={finding.high}); the losses were probably NaN"
+            )
         optimizer = getattr(model, "optimizer", None)
-        if optimizer is not None:
-            values[PROBE_OPTIMIZER] = type(optimizer).__name__
-        artifacts = self._kt_lr_save_artifacts(trial, finding)
-        if artifacts is not None:
-            values[PROBE_ARTIFACTS] = artifacts
-        return metrics
+        answer = wire.ProbeAnswer(
+            lr=numbers["lr"],
+            low=numbers["low"],
+            high=numbers["high"],
+            batch_size=batch_size,
+            candidates={
+                k[len("candidate_") :]: v for k, v in numbers.items() if k.startswith("candidate_")
+            },
+            reasons=[str(r) for r in finding.reasons],
+            optimizer=None if optimizer is None else type(optimizer).__name__,
+        )
+        return answer, finding
 
     def _kt_lr_build(self, hp: Any, seed: Any) -> Any:
         """Build the probe's model; with a seed, its initial weights are reproducible.
@@ -409,7 +310,7 @@ class LRTunerMixin:
                 "the probe builds its model with the tuner's hypermodel, and this tuner "
                 "has none: pass hypermodel=... to the tuner"
             )
-        build = getattr(self, "_try_build", None) or self.hypermodel.build
+        build = _compat.model_builder(self)
         if seed is None:
             return build(hp)
         py_state, np_state = random.getstate(), np.random.get_state()
@@ -440,14 +341,11 @@ class LRTunerMixin:
 
             folder = os.path.join(str(self.project_dir), "kt_lr", str(trial.trial_id))
             os.makedirs(folder, exist_ok=True)
+            values = trial.hyperparameters.values
             record = {
                 "trial_id": trial.trial_id,
-                "probe_key": trial.hyperparameters.values.get(PROBE_MARKER),
-                "values": {
-                    k: v
-                    for k, v in trial.hyperparameters.values.items()
-                    if not str(k).startswith("kt_lr/")
-                },
+                "probe_key": values.get(wire.PROBE_MARKER),
+                "values": wire.user_values(values),
                 "finding": as_plain(finding),
             }
             with open(os.path.join(folder, "finding.json"), "w") as fh:
@@ -461,11 +359,7 @@ class LRTunerMixin:
 
 def _save_plot(finding: Any, path: str) -> bool:
     try:
-        import matplotlib.pyplot as plt
-
-        fig = finding.plot()
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
+        finding.plot().savefig(path, dpi=80)  # a Figure of its own: no pyplot state
         return True
     except Exception:
         return False
@@ -483,19 +377,12 @@ def _verbosity(value: Any) -> int:
 def _split_at(data: Any, start: int | None, stop: int | None) -> Any:
     if data is None:
         return None
-    if isinstance(data, dict):
-        return {k: _split_at(v, start, stop) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return type(data)(_split_at(v, start, stop) for v in data)
-    return data[start:stop]
+    return keras.tree.map_structure(lambda a: a[start:stop], data)
 
 
 def _num_samples(x: Any) -> int | None:
-    if isinstance(x, dict):
-        x = next(iter(x.values()), None)
-    elif isinstance(x, list | tuple):
-        x = x[0] if x else None
-    shape = getattr(x, "shape", None)
+    leaves = keras.tree.flatten(x)
+    shape = getattr(leaves[0], "shape", None) if leaves else None
     return int(shape[0]) if shape is not None and len(shape) else None
 
 
@@ -514,6 +401,10 @@ def probe_data(fit_args: tuple, fit_kwargs: dict) -> ProbeData:
     Reads ``x``/``y`` positionally or by keyword, takes ``validation_data`` as given, and
     honours ``validation_split`` on arrays the way ``model.fit`` does (the last fraction
     of the samples becomes the validation set).
+
+    Args:
+        fit_args: the positional arguments given to ``search()``.
+        fit_kwargs: the keyword arguments given to ``search()``.
     """
     args = list(fit_args)
     x = fit_kwargs.get("x", args[0] if args else None)
@@ -537,36 +428,35 @@ def probe_data(fit_args: tuple, fit_kwargs: dict) -> ProbeData:
     return ProbeData(x, y, validation_data, sample_weight)
 
 
-class RandomSearch(LRTunerMixin, keras_tuner.RandomSearch):
-    """``keras_tuner.RandomSearch`` whose first trial is a learning-rate probe.
+_TUNER_DOC = """``keras_tuner.{name}`` whose first trial is a learning-rate probe.
 
-    Accepts every argument of ``keras_tuner.RandomSearch`` plus the kt_lr options of
-    :class:`LRTunerMixin` and :class:`~kt_lr.oracle.LRConfig`.
+    Accepts every argument of ``keras_tuner.{name}`` plus the kt_lr options of
+    :class:`LRTunerMixin` (``probe_options``, ``save_probe_plots``, ``idle_wait``) and
+    :class:`~kt_lr.LRConfig` (``lr_config=LRConfig(...)``, or its fields as keywords).
+    {extra}
     """
+
+
+class RandomSearch(LRTunerMixin, keras_tuner.RandomSearch):
+    __doc__ = _TUNER_DOC.format(name="RandomSearch", extra="")
 
 
 class BayesianOptimization(LRTunerMixin, keras_tuner.BayesianOptimization):
-    """``keras_tuner.BayesianOptimization`` whose first trial is a learning-rate probe.
-
-    Accepts every argument of ``keras_tuner.BayesianOptimization`` plus the kt_lr options
-    of :class:`LRTunerMixin` and :class:`~kt_lr.oracle.LRConfig`. The probe never feeds
-    the Gaussian process; the seeded trials do.
-    """
+    __doc__ = _TUNER_DOC.format(
+        name="BayesianOptimization",
+        extra="The probe never feeds the Gaussian process; the seeded trials do.",
+    )
 
 
 class Hyperband(LRTunerMixin, keras_tuner.Hyperband):
-    """``keras_tuner.Hyperband`` whose first trial is a learning-rate probe.
-
-    Accepts every argument of ``keras_tuner.Hyperband`` plus the kt_lr options of
-    :class:`LRTunerMixin` and :class:`~kt_lr.oracle.LRConfig`. The probe takes no bracket
-    slot; seeds go to first-round trials only.
-    """
+    __doc__ = _TUNER_DOC.format(
+        name="Hyperband",
+        extra="The probe takes no bracket slot; seeds go to first-round trials only.",
+    )
 
 
 class GridSearch(LRTunerMixin, keras_tuner.GridSearch):
-    """``keras_tuner.GridSearch`` whose first trial is a learning-rate probe.
-
-    Accepts every argument of ``keras_tuner.GridSearch`` plus the kt_lr options of
-    :class:`LRTunerMixin` and :class:`~kt_lr.oracle.LRConfig`. The grid covers the
-    narrowed range; no seeds (the grid enumerates it).
-    """
+    __doc__ = _TUNER_DOC.format(
+        name="GridSearch",
+        extra="The grid covers the narrowed range; no seeds (the grid enumerates it).",
+    )

@@ -13,7 +13,8 @@ from pathlib import Path
 import keras_tuner
 import pytest
 
-from kt_lr.oracle import LROracle, is_probe_trial
+from kt_lr import LROracle
+from kt_lr._protocol import is_probe_trial
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "automl_reuse.py"
 

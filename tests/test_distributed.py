@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from kt_lr import oracle as ko
+import kt_lr
+from kt_lr import _protocol as wire
 
 pytestmark = pytest.mark.distributed
 
@@ -192,13 +193,13 @@ def test_chief_and_two_workers_probe_once_per_optimizer_and_narrow(tmp_path):
     assert (hp["min_value"], hp["max_value"]) != (1e-5, 1.0)
     # every trial ran after the narrowing, inside its own optimizer's interval
     assert len(trials) == 4 and len(saved["end_order"]) == 4
-    assert not any(tid.startswith(ko.PROBE_ID_PREFIX) for tid in trials)
+    assert not any(tid.startswith(wire.PROBE_ID_PREFIX) for tid in trials)
     for trial in trials.values():
         assert trial["status"] == "COMPLETED"
         values = trial["hyperparameters"]["values"]
         low, high = intervals[values["optimizer"]]
         assert low <= values["learning_rate"] <= high, values
-    report = ko.load_lr_report(project)
+    report = kt_lr.load_lr_report(project)
     assert "optimizer=sgd" in report.summary() and report.interval == (
         hp["min_value"],
         hp["max_value"],
@@ -304,5 +305,5 @@ def test_the_distributed_example_launch_script(tmp_path):
     text = out.decode()
     assert proc.returncode == 0, text[-3000:]
     assert "probe kt_lr_probe_0 (optimizer=" in text and "best:" in text
-    report = ko.load_lr_report(tmp_path / "dist" / "digits")
+    report = kt_lr.load_lr_report(tmp_path / "dist" / "digits")
     assert {p.status for p in report.probes.values()} == {"done"}

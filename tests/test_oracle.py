@@ -19,8 +19,9 @@ from keras_tuner.oracles import (
     RandomSearchOracle,
 )
 
-from kt_lr import oracle as ko
-from kt_lr.oracle import LROracle, LRProbeWarning
+import kt_lr
+from kt_lr import LROracle, LRProbeWarning
+from kt_lr import _protocol as wire
 
 
 def space(lr="float", optimizer=False, batch_size=False):
@@ -37,12 +38,14 @@ def space(lr="float", optimizer=False, batch_size=False):
     return hps
 
 
-def make(tmp_path, cls=RandomSearchOracle, hps=None, name="p", lr_options=None, **kwargs):
+def make(
+    tmp_path, cls=RandomSearchOracle, hps=None, name="p", lr_options=None, clock=None, **kwargs
+):
     kwargs.setdefault("objective", "val_loss")
     if cls is not HyperbandOracle:
         kwargs.setdefault("max_trials", 6)
     base = cls(hyperparameters=hps if hps is not None else space(), seed=3, **kwargs)
-    oracle = LROracle(base, **(lr_options or {}))
+    oracle = LROracle(base, clock=clock, **(lr_options or {}))
     oracle._set_project_dir(str(tmp_path), name)
     return oracle
 
@@ -53,12 +56,12 @@ def lr_bounds(oracle):
 
 
 def finish_probe(oracle, trial, lr=3e-3, low=1e-3, high=1e-2, ok=True, status="COMPLETED", **extra):
-    metrics = {"val_loss": float("nan"), ko.METRIC_OK: 1.0 if ok else 0.0}
+    metrics = {"val_loss": float("nan"), wire.METRIC_OK: 1.0 if ok else 0.0}
     if ok:
-        metrics.update({ko.METRIC_LR: lr, ko.METRIC_LOW: low, ko.METRIC_HIGH: high})
-        metrics[ko.METRIC_BATCH_SIZE] = float(extra.pop("batch_size", 32))
+        metrics.update({wire.METRIC_LR: lr, wire.METRIC_LOW: low, wire.METRIC_HIGH: high})
+        metrics[wire.METRIC_BATCH_SIZE] = float(extra.pop("batch_size", 32))
     oracle.update_trial(trial.trial_id, metrics)
-    trial.hyperparameters.values[ko.PROBE_REASONS] = json.dumps(["fake finding"])
+    trial.hyperparameters.values[wire.PROBE_REASONS] = json.dumps(["fake finding"])
     trial.hyperparameters.values.update(extra)
     trial.status = status
     oracle.end_trial(trial)
@@ -72,7 +75,7 @@ def run_trial(oracle, tuner_id="tuner0"):
     trial = oracle.create_trial(tuner_id)
     if trial.status != TrialStatus.RUNNING:
         return trial
-    assert not ko.is_probe_trial(trial)
+    assert not wire.is_probe_trial(trial)
     oracle.update_trial(trial.trial_id, {"val_loss": score_of(trial.hyperparameters.values)})
     trial.status = TrialStatus.COMPLETED
     oracle.end_trial(trial)
@@ -81,7 +84,7 @@ def run_trial(oracle, tuner_id="tuner0"):
 
 def run_search(oracle, limit=50):
     probe = oracle.create_trial("tuner0")
-    assert ko.is_probe_trial(probe)
+    assert wire.is_probe_trial(probe)
     finish_probe(oracle, probe)
     trials = []
     for _ in range(limit):
@@ -115,8 +118,37 @@ def test_wrapper_rejects_bad_input_without_touching_the_oracle():
     with pytest.raises(ValueError, match="widen"):
         LROracle(base, widen=0.1)
     LROracle(base)
+    assert LROracle(base) is base  # a second call is harmless (issue 17)
     with pytest.raises(ValueError, match="already an LROracle"):
-        LROracle(base)
+        LROracle(base, num_seeds=1)  # options other than its own are refused
+
+
+def test_a_second_upgrade_is_harmless_and_checks_its_options(tmp_path):
+    oracle = make(tmp_path, lr_options={"num_seeds": 2})
+    probe = oracle.create_trial("tuner0")
+    finish_probe(oracle, probe)
+    state = oracle.lr_state
+    assert LROracle(oracle) is oracle
+    assert LROracle(oracle, num_seeds=2) is oracle  # the same options: accepted
+    assert LROracle(oracle, kt_lr.LRConfig(num_seeds=2)) is oracle
+    assert oracle.lr_state == state and lr_bounds(oracle) == (1e-3, 1e-2)  # nothing reset
+    with pytest.raises(ValueError, match=r"already an LROracle.*num_seeds, widen differ"):
+        LROracle(oracle, num_seeds=1, widen=2.0)
+    with pytest.raises(ValueError, match="already an LROracle.*num_seeds differ"):
+        LROracle(oracle, kt_lr.LRConfig())
+    with pytest.raises(ValueError, match="not both"):
+        LROracle(oracle, kt_lr.LRConfig(num_seeds=2), num_seeds=2)
+    assert oracle.lr_config.num_seeds == 2
+
+
+def test_options_as_an_lr_config(tmp_path):
+    config = kt_lr.LRConfig(num_seeds=1, min_decades=1.0)
+    oracle = LROracle(RandomSearchOracle(objective="val_loss", hyperparameters=space()), config)
+    assert oracle.lr_config == config and oracle.lr_config is not config
+    with pytest.raises(ValueError, match="not both"):
+        LROracle(RandomSearchOracle(objective="val_loss"), config, num_seeds=2)
+    with pytest.raises(TypeError, match="Unknown kt_lr option"):
+        LROracle(RandomSearchOracle(objective="val_loss"), num_seed=2)
 
 
 # ------------------------------------------------------------------ the probe trial
@@ -124,7 +156,7 @@ def test_first_trial_is_a_probe_outside_the_trials(tmp_path):
     oracle = make(tmp_path)
     probe = oracle.create_trial("tuner0")
     values = probe.hyperparameters.values
-    assert values[ko.PROBE_MARKER] == "*" and isinstance(values[ko.PROBE_SEED], int)
+    assert values[wire.PROBE_MARKER] == "*" and isinstance(values[wire.PROBE_SEED], int)
     assert values["learning_rate"] == 1e-5 and values["units"] == 4  # defaults
     assert oracle.trials == {} and oracle.ongoing_trials == {} and oracle.start_order == []
     assert oracle.remaining_trials() == 6
@@ -251,7 +283,7 @@ def test_missing_lr_hp_raises_the_fix_and_does_not_hold_the_lock(tmp_path):
 @pytest.mark.parametrize(
     "finish, reason",
     [
-        (dict(ok=False, **{ko.PROBE_ERROR: "ValueError: too little data"}), "too little data"),
+        (dict(ok=False, **{wire.PROBE_ERROR: "ValueError: too little data"}), "too little data"),
         (dict(lr=float("nan"), low=float("nan"), high=float("nan")), "non-finite"),
         (dict(lr=1e-3, low=1e-2, high=1e-3), "low="),
         (dict(ok=False), "no probe result"),
@@ -295,7 +327,7 @@ def test_without_waiting_other_workers_get_ordinary_trials(tmp_path):
     oracle = make(tmp_path, lr_options={"wait_for_probes": False})
     oracle.create_trial("tuner0")
     trial = oracle.create_trial("tuner1")
-    assert trial.status == TrialStatus.RUNNING and not ko.is_probe_trial(trial)
+    assert trial.status == TrialStatus.RUNNING and not wire.is_probe_trial(trial)
 
 
 def test_idle_answers_are_counted_per_probe(tmp_path):
@@ -315,21 +347,20 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(ko, "_now", fake)
-    return fake
+def clock():
+    """A clock the tests move by hand, injected with ``LROracle(..., clock=clock)``."""
+    return FakeClock()
 
 
 def test_probe_of_a_dead_worker_is_reissued_after_the_timeout(tmp_path, clock):
-    oracle = make(tmp_path, lr_options={"probe_timeout": 60})
+    oracle = make(tmp_path, lr_options={"probe_timeout": 60}, clock=clock)
     lost = oracle.create_trial("tuner0")  # tuner0 dies during its probe
     clock.t += 59
     assert oracle.create_trial("tuner1").status == TrialStatus.IDLE
     clock.t += 2
     with pytest.warns(LRProbeWarning, match="no answer within probe_timeout=60 s"):
         again = oracle.create_trial("tuner1")
-    assert ko.is_probe_trial(again) and again.trial_id != lost.trial_id
+    assert wire.is_probe_trial(again) and again.trial_id != lost.trial_id
     assert "tuner0" not in oracle.tuner_ids  # the chief does not wait for it to exit
     assert oracle.create_trial("tuner2").status == TrialStatus.IDLE  # still one probe
     finish_probe(oracle, again)
@@ -345,7 +376,7 @@ def test_probe_of_a_dead_worker_is_reissued_after_the_timeout(tmp_path, clock):
 
 
 def test_a_late_answer_is_used_once_and_the_other_ignored(tmp_path, clock):
-    oracle = make(tmp_path, lr_options={"probe_timeout": 60})
+    oracle = make(tmp_path, lr_options={"probe_timeout": 60}, clock=clock)
     slow = oracle.create_trial("tuner0")
     clock.t += 61
     with pytest.warns(LRProbeWarning):
@@ -363,12 +394,12 @@ def test_a_late_answer_is_used_once_and_the_other_ignored(tmp_path, clock):
 
 
 def test_after_its_last_attempt_a_probe_falls_back_to_the_original_range(tmp_path, clock):
-    oracle = make(tmp_path, lr_options={"probe_timeout": 30, "probe_attempts": 1})
+    oracle = make(tmp_path, lr_options={"probe_timeout": 30, "probe_attempts": 1}, clock=clock)
     oracle.create_trial("tuner0")
     clock.t += 31
     with pytest.warns(LRProbeWarning, match="Keeping the original range"):
         trial = oracle.create_trial("tuner1")
-    assert trial.status == TrialStatus.RUNNING and not ko.is_probe_trial(trial)
+    assert trial.status == TrialStatus.RUNNING and not wire.is_probe_trial(trial)
     rec = oracle.lr_state["probes"]["*"]
     assert rec["status"] == "failed" and "probe_timeout=30 s" in rec["error"]
     assert lr_bounds(oracle) == (1e-5, 1e-1)
@@ -377,21 +408,21 @@ def test_after_its_last_attempt_a_probe_falls_back_to_the_original_range(tmp_pat
 
 
 def test_without_a_timeout_the_probe_is_waited_for(tmp_path, clock):
-    oracle = make(tmp_path, lr_options={"probe_timeout": None})
+    oracle = make(tmp_path, lr_options={"probe_timeout": None}, clock=clock)
     oracle.create_trial("tuner0")
     clock.t += 10**6
     assert oracle.create_trial("tuner1").status == TrialStatus.IDLE
 
 
-def done_probe_oracle(tmp_path, **lr_options):
-    oracle = make(tmp_path, lr_options=lr_options, max_trials=10)
+def done_probe_oracle(tmp_path, clock=None, **lr_options):
+    oracle = make(tmp_path, lr_options=lr_options, clock=clock, max_trials=10)
     finish_probe(oracle, oracle.create_trial("tuner0"))
     return oracle
 
 
 def stalled(tmp_path, clock):
     """An oracle whose first ordinary trial (on tuner0) is past its trial_timeout."""
-    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
+    oracle = done_probe_oracle(tmp_path, clock, trial_timeout=100)
     trial = oracle.create_trial("tuner0")
     clock.t += 101
     return oracle, trial
@@ -404,7 +435,7 @@ def complete(oracle, trial, score):
 
 
 def test_trial_of_a_dead_worker_is_run_again_by_another(tmp_path, clock):
-    oracle = done_probe_oracle(tmp_path, trial_timeout=100)
+    oracle = done_probe_oracle(tmp_path, clock, trial_timeout=100)
     lost = oracle.create_trial("tuner0")  # tuner0 dies during this trial
     clock.t += 99
     assert run_trial(oracle, "tuner1").status == TrialStatus.COMPLETED
@@ -462,7 +493,7 @@ def test_a_trial_timing_out_twice_fails(tmp_path, clock):
 
 
 def test_without_a_trial_timeout_a_trial_is_waited_for(tmp_path, clock):
-    oracle = done_probe_oracle(tmp_path)
+    oracle = done_probe_oracle(tmp_path, clock)
     lost = oracle.create_trial("tuner0")
     clock.t += 10**6
     assert oracle.create_trial("tuner1").trial_id != lost.trial_id
@@ -482,7 +513,7 @@ def test_without_a_trial_timeout_a_trial_is_waited_for(tmp_path, clock):
 )
 def test_bad_timeout_options(options, match):
     with pytest.raises(ValueError, match=match):
-        ko.LRConfig(**options)
+        kt_lr.LRConfig(**options)
 
 
 def test_too_many_failed_trials_stop_every_worker_and_free_the_lock(tmp_path):
@@ -513,16 +544,16 @@ def test_probe_protocol_survives_the_wire(tmp_path):
     """Only the proto form of trials, spaces and metric maps crosses gRPC."""
     oracle = make(tmp_path)
     sent = Trial.from_proto(oracle.create_trial("tuner0").to_proto())  # chief -> worker
-    assert ko.is_probe_trial(sent)
+    assert wire.is_probe_trial(sent)
     values = sent.hyperparameters.values
-    assert values[ko.PROBE_MARKER] == "*" and values[ko.PROBE_SEED] > 0
+    assert values[wire.PROBE_MARKER] == "*" and values[wire.PROBE_SEED] > 0
     oracle.update_trial(
         sent.trial_id,
-        {"val_loss": float("nan"), ko.METRIC_OK: 1.0, ko.METRIC_LR: 3e-3}
-        | {ko.METRIC_LOW: 1e-3, ko.METRIC_HIGH: 1e-2, ko.CANDIDATE_PREFIX + "valley": 2e-3},
+        {"val_loss": float("nan"), wire.METRIC_OK: 1.0, wire.METRIC_LR: 3e-3}
+        | {wire.METRIC_LOW: 1e-3, wire.METRIC_HIGH: 1e-2, wire.CANDIDATE_PREFIX + "valley": 2e-3},
     )
-    sent.hyperparameters.values[ko.PROBE_REASONS] = json.dumps(["from the worker"])
-    sent.hyperparameters.values[ko.PROBE_ARTIFACTS] = "/somewhere"
+    sent.hyperparameters.values[wire.PROBE_REASONS] = json.dumps(["from the worker"])
+    sent.hyperparameters.values[wire.PROBE_ARTIFACTS] = "/somewhere"
     sent.status = TrialStatus.COMPLETED
     oracle.end_trial(Trial.from_proto(sent.to_proto()))  # worker -> chief
     rec = oracle.lr_state["probes"]["*"]
@@ -538,11 +569,11 @@ def test_probe_protocol_survives_the_wire(tmp_path):
 def test_one_probe_per_optimizer_and_seeds_per_key(tmp_path):
     oracle = make(tmp_path, hps=space(optimizer=True), lr_options={"num_seeds": 1})
     first = oracle.create_trial("tuner0")
-    assert first.hyperparameters.values[ko.PROBE_MARKER] == "optimizer=adam"
+    assert first.hyperparameters.values[wire.PROBE_MARKER] == "optimizer=adam"
     assert first.hyperparameters.values["optimizer"] == "adam"
     finish_probe(oracle, first, lr=3e-4, low=1e-4, high=1e-3)
     second = oracle.create_trial("tuner0")
-    assert second.hyperparameters.values[ko.PROBE_MARKER] == "optimizer=sgd"
+    assert second.hyperparameters.values[wire.PROBE_MARKER] == "optimizer=sgd"
     assert second.hyperparameters.values["optimizer"] == "sgd"
     finish_probe(oracle, second, lr=3e-2, low=1e-2, high=5e-2)
     assert lr_bounds(oracle) == (1e-4, 5e-2)  # the hull of both keys
@@ -606,7 +637,7 @@ def test_each_trial_samples_its_lr_inside_its_own_keys_interval(tmp_path, cls, e
     first = oracle.create_trial("tuner0")
     second = oracle.create_trial("tuner1")  # both probes run at once on two workers
     for probe in (first, second):
-        finish_probe(oracle, probe, **FINDINGS[probe.hyperparameters.values[ko.PROBE_MARKER]])
+        finish_probe(oracle, probe, **FINDINGS[probe.hyperparameters.values[wire.PROBE_MARKER]])
     probes = oracle.lr_state["probes"]
     assert [probes[k]["attempts"] for k in FINDINGS] == [1, 1]
     assert lr_bounds(oracle) == (1e-4, 1e-1)  # the space holds the hull of both keys
@@ -653,9 +684,9 @@ def test_lr_interval_and_seeds_follow_the_batch_size_rule(tmp_path):
     # probed at batch size 16 (the default); at 64: Adam x sqrt(4) = x2, SGD x4 (linear)
     for name in ("Adam", "SGD"):
         probe = oracle.create_trial("t")
-        key = probe.hyperparameters.values[ko.PROBE_MARKER]
+        key = probe.hyperparameters.values[wire.PROBE_MARKER]
         assert probe.hyperparameters.values["batch_size"] == 16
-        finish_probe(oracle, probe, batch_size=16, **FINDINGS[key], **{ko.PROBE_OPTIMIZER: name})
+        finish_probe(oracle, probe, batch_size=16, **FINDINGS[key], **{wire.PROBE_OPTIMIZER: name})
     want = {
         ("adam", 16): (1e-4, 1e-3),
         ("adam", 64): (2e-4, 2e-3),
@@ -693,7 +724,7 @@ def test_batch_scaling_options_and_clipping(tmp_path):
     finish_probe(auto, auto.create_trial("t"), batch_size=16)  # unknown: sqrt
     assert auto.lr_interval_for({"batch_size": 64}) == pytest.approx((2e-3, 2e-2))
     off = probed("off", batch_scaling="none")
-    finish_probe(off, off.create_trial("t"), batch_size=16, **{ko.PROBE_OPTIMIZER: "SGD"})
+    finish_probe(off, off.create_trial("t"), batch_size=16, **{wire.PROBE_OPTIMIZER: "SGD"})
     assert off.lr_interval_for({"batch_size": 64}) == (1e-3, 1e-2)
     assert lr_bounds(off) == (1e-3, 1e-2)
     top = probed("top")  # scaled past the original range: clipped, minimum width kept
@@ -704,7 +735,7 @@ def test_batch_scaling_options_and_clipping(tmp_path):
         low=1e-2,
         high=5e-2,
         batch_size=16,
-        **{ko.PROBE_OPTIMIZER: "SGD"},
+        **{wire.PROBE_OPTIMIZER: "SGD"},
     )
     lo, hi = top.lr_interval_for({"batch_size": 64})
     assert hi == 1e-1 and lo == pytest.approx(1e-1 / 10**0.5)  # 0.5 decades
@@ -740,7 +771,7 @@ def test_state_round_trip_and_interrupted_probe_runs_again(tmp_path):
     again = make(tmp_path, name="s")
     again.set_state(json.loads(json.dumps(running.get_state())))
     assert again.lr_state["probes"]["*"]["status"] == "pending"
-    assert ko.is_probe_trial(again.create_trial("tuner0"))
+    assert wire.is_probe_trial(again.create_trial("tuner0"))
 
 
 def test_a_probe_ending_after_a_reload_is_ignored_and_redone(tmp_path):
@@ -752,7 +783,7 @@ def test_a_probe_ending_after_a_reload_is_ignored_and_redone(tmp_path):
     finish_probe(restarted, stale)  # no KeyError, no effect
     assert restarted.lr_state["probes"]["*"]["status"] == "pending"
     assert lr_bounds(restarted) == (1e-5, 1e-1)
-    assert ko.is_probe_trial(restarted.create_trial("tuner0"))
+    assert wire.is_probe_trial(restarted.create_trial("tuner0"))
 
 
 def test_save_and_reload_from_disk(tmp_path):
@@ -766,7 +797,7 @@ def test_save_and_reload_from_disk(tmp_path):
     assert set(reloaded.trials) == {t.trial_id for t in done}
     assert len(reloaded.lr_state["seed_queue"]) == 1  # two of three seeds used
     nxt = reloaded.create_trial("tuner0")
-    assert not ko.is_probe_trial(nxt)
+    assert not wire.is_probe_trial(nxt)
     assert nxt.hyperparameters.values["learning_rate"] == reloaded.lr_state["seeds_used"][-1]["lr"]
 
 
@@ -798,7 +829,7 @@ def test_lr_report(tmp_path):
     assert "picked 0.003" in repr(report) and "fake finding" in report.summary()
     fig = report.plot()
     assert fig.axes[0].get_xscale() == "log"
-    same = ko.load_lr_report(os.path.join(tmp_path, "p"))
+    same = kt_lr.load_lr_report(os.path.join(tmp_path, "p"))
     assert same.interval == report.interval and same.probes["*"].seeds == report.probes["*"].seeds
 
 
@@ -815,3 +846,40 @@ def test_a_resume_does_not_run_an_ended_trial_again(tmp_path):
     again.reload()
     assert again._retry_queue == []
     assert again.create_trial("tuner0").trial_id != ended.trial_id
+
+
+# ------------------------------------------------------------------ resume of older projects
+V2 = os.path.join(os.path.dirname(__file__), "data", "state_v2")
+
+
+def test_resume_a_project_saved_by_the_previous_oracle(tmp_path):
+    """``tests/data/state_v2/p`` was saved by the oracle of commit 6d00a42 (state version
+    2): two keys (adam probed after a timeout, sgd failed), batch sizes, two seeded trials
+    (one timed out once), one seed queued. ``expected.json`` is what that oracle did on
+    reload; this oracle must do the same."""
+    import shutil
+
+    shutil.copytree(os.path.join(V2, "p"), tmp_path / "p")
+    expected = json.load(open(os.path.join(V2, "expected.json")))
+    oracle = make(
+        tmp_path,
+        hps=two_key_space(batch_size=True),
+        max_trials=10,
+        lr_options={"num_seeds": 3, "probe_timeout": 60, "trial_timeout": 100},
+    )
+    oracle.verbose = 0
+    oracle.reload()
+    assert oracle.lr_state == expected["lr_state"]
+    assert oracle.lr_report().summary() == expected["summary"]
+    for combo, interval in expected["intervals"].items():
+        opt, bs = combo.split(",")
+        assert list(oracle.lr_interval_for({"optimizer": opt, "batch_size": int(bs)})) == interval
+    for i, want in enumerate(expected["next_trials"]):
+        trial = oracle.create_trial("tuner0")
+        assert not wire.is_probe_trial(trial)  # no second probe
+        assert trial.trial_id == want["trial_id"] and trial.status == want["status"]
+        assert trial.hyperparameters.values == want["values"]
+        oracle.update_trial(trial.trial_id, {"val_loss": 0.1 * i})
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    assert oracle.lr_state == expected["lr_state_after"]

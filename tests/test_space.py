@@ -348,36 +348,6 @@ def test_lr_declared_twice_is_refused_with_the_fix():
     assert "hp.Float('learning_rate', 1e-5, 1e-1, sampling='log')" in str(err.value)
 
 
-def test_map_into_is_affine_in_log_space():
-    hull, target = (1e-4, 1e-1), (1e-3, 1e-2)
-    assert sp.map_into(1e-4, hull, target) == pytest.approx(1e-3)
-    assert sp.map_into(1e-1, hull, target) == pytest.approx(1e-2)
-    assert sp.map_into(10**-2.5, hull, target) == pytest.approx(10**-2.5)  # the centre
-    assert sp.map_into(3e-3, target, target) == 3e-3  # same interval: unchanged
-    assert sp.map_into(1.0, hull, target) == pytest.approx(1e-2)  # limited to the source
-    assert sp.map_into(0.5, (0.0, 1.0), (0.2, 0.4), log=True) == pytest.approx(0.3)  # linear
-    assert sp.map_into(5.0, (5.0, 5.0), (1.0, 100.0)) == pytest.approx(10.0)  # point: centre
-    with pytest.raises(ValueError, match="low <= high"):
-        sp.map_into(1.0, (2.0, 1.0), (1.0, 2.0))
-
-
-def test_map_into_turns_uniform_over_the_hull_into_uniform_over_the_target():
-    rng = np.random.default_rng(0)
-    draws = 10 ** rng.uniform(-5, 0, 20_000)
-    mapped = np.array([sp.map_into(v, (1e-5, 1.0), (1e-3, 1e-2)) for v in draws])
-    hist, _ = np.histogram(np.log10(mapped), bins=5, range=(-3, -2))
-    assert hist.min() > 0.9 * hist.mean() and mapped.min() >= 1e-3 and mapped.max() <= 1e-2
-
-
-def test_choose_inside_keeps_the_relative_rank():
-    values = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
-    assert sp.choose_inside(1e-5, values, (1e-3, 1e-1)) == 1e-3
-    assert sp.choose_inside(1e-1, values, (1e-3, 1e-1)) == 1e-1
-    assert sp.choose_inside(1e-3, values, (1e-3, 1e-1)) == 1e-2  # the middle rank
-    assert sp.choose_inside(1e-4, values, (1e-5, 1e-1)) == 1e-4  # all inside: unchanged
-    assert sp.choose_inside(1e-4, values, (2e-3, 5e-3)) == 1e-3  # none inside: closest
-
-
 def test_batch_size_values_and_factor():
     hps = HyperParameters()
     hps.Choice("batch_size", [64, 16, 32])

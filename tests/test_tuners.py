@@ -18,11 +18,11 @@ import tensorflow as tf
 from keras_tuner.engine.trial import Trial, TrialStatus
 
 import kt_lr.tuners as kt_tuners
-from kt_lr import oracle as ko
+from kt_lr import LRConfig, LROracle, LRProbeWarning, LRTunerMixin
+from kt_lr import _protocol as wire
 from kt_lr import space as kt_lr_space
-from kt_lr.oracle import LROracle, LRProbeWarning
+from kt_lr.distribute import distributed_role
 from kt_lr.results import LRFinding
-from kt_lr.tuners import LRTunerMixin
 
 FAKE = dict(lr=3e-3, low=1e-3, high=1e-2)
 
@@ -157,7 +157,7 @@ def test_drop_in_tuners_probe_once_then_search_the_narrowed_range(
     assert lr_bounds(tuner) == (1e-3, 1e-2)
     assert all(1e-3 <= t.hyperparameters.values["learning_rate"] <= 1e-2 for t in trials)
     best = tuner.oracle.get_best_trials(1)[0]
-    assert not ko.is_probe_trial(best) and best.trial_id in tuner.oracle.trials
+    assert not wire.is_probe_trial(best) and best.trial_id in tuner.oracle.trials
     report = tuner.lr_report()
     assert report.probes["*"].status == "done" and report.interval == (1e-3, 1e-2)
     folder = report.probes["*"].artifacts
@@ -277,6 +277,22 @@ def test_mixin_upgrades_a_plain_oracle_and_refuses_double_options(tmp_path, fake
     wrapped = LROracle(keras_tuner.oracles.RandomSearchOracle(objective="val_loss"))
     with pytest.raises(ValueError, match="already an LROracle"):
         MyTuner(oracle=wrapped, hypermodel=QuickModel(), directory=str(tmp_path / "b"), widen=2)
+
+
+def test_options_as_an_lr_config_or_as_keywords(tmp_path, fake_find_lr):
+    config = LRConfig(num_seeds=1, trial_timeout=600)
+    tuner = make(kt_tuners.RandomSearch, tmp_path, lr_config=config)
+    assert tuner.oracle.lr_config == config and tuner.lr_config == config
+    by_name = make(kt_tuners.RandomSearch, tmp_path, name="q", num_seeds=1, trial_timeout=600)
+    assert by_name.oracle.lr_config == config  # every LRConfig field is a keyword
+    with pytest.raises(ValueError, match="not both"):
+        make(kt_tuners.RandomSearch, tmp_path, name="r", lr_config=config, num_seeds=1)
+    assert not os.path.exists(tmp_path / "r")
+    oracle = LROracle(keras_tuner.oracles.RandomSearchOracle(objective="val_loss"), config)
+    same = MyTuner(
+        oracle=oracle, hypermodel=QuickModel(), directory=str(tmp_path / "s"), num_seeds=1
+    )
+    assert same.oracle is oracle  # options that agree with the oracle's are harmless
 
 
 # ------------------------------------------------------------------ data handed to the probe
@@ -566,7 +582,7 @@ class LRTheirTuner(LRTunerMixin, TheirTuner):
 
 class OwnRunTrial(LRTunerMixin, keras_tuner.Tuner):
     def run_trial(self, trial, x, y, **kwargs):
-        assert not ko.is_probe_trial(trial)
+        assert not wire.is_probe_trial(trial)
         lr = trial.hyperparameters.get("learning_rate")
         return {"val_loss": abs(math.log10(lr) + 2.5)}
 
@@ -607,14 +623,14 @@ def test_a_worker_ignores_overwrite_and_keeps_the_project(tmp_path, monkeypatch)
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")  # never contacted here
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
-    assert kt_tuners.distributed_role() == "worker"
+    assert distributed_role() == "worker"
     with pytest.warns(UserWarning, match="overwrite=True is ignored on a distributed worker"):
         tuner = make(kt_tuners.RandomSearch, tmp_path, overwrite=True, num_seeds=1)
     assert (project / "oracle.json").exists()
     assert type(tuner.oracle).__name__ == "OracleClient"
     assert tuner.lr_config.num_seeds == 1  # read from its local LROracle
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    assert kt_tuners.distributed_role() == "chief"
+    assert distributed_role() == "chief"
 
 
 # ------------------------------------------------------------------ examples

@@ -26,6 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kt_lr  # noqa: E402
+import kt_lr.distribute  # noqa: E402
 
 
 def data(seed: int = 0):
@@ -78,7 +79,7 @@ def main() -> None:
         save_probe_plots=False,
     )
     tuner.search(x, y, validation_data=validation, epochs=args.epochs, batch_size=32, verbose=0)
-    if kt_lr.tuners.distributed_role() in (None, "chief"):
+    if kt_lr.distribute.distributed_role() in (None, "chief"):
         print(tuner.lr_report())
         best = tuner.get_best_hyperparameters(1)[0]
         print("best:", best.values)
