@@ -13,27 +13,34 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import keras
 import numpy as np
+
+from kt_lr.validation import (
+    check_batch_parts,
+    check_batch_size_of,
+    check_count,
+    check_data_given,
+    check_dataset_restarts,
+    check_num_batches,
+    check_sample_counts,
+    check_validation_size,
+)
 
 Batch = tuple[Any, Any, Any]
 
 
-def _tree_map(fn, obj):
-    if isinstance(obj, dict):
-        return {k: _tree_map(fn, v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_tree_map(fn, v) for v in obj)
-    if obj is None:
-        return None
-    return fn(obj)
+def map_arrays(fn, *trees):
+    """``fn`` over the leaves of nested batch parts (``keras.tree``: dicts, lists, tuples,
+    namedtuples, as ``fit`` reads them); a ``None`` stays ``None`` and is never passed to
+    ``fn``. With several trees, ``fn`` gets one leaf of each."""
+    return keras.tree.map_structure(fn, *trees, none_is_leaf=False)
 
 
-def _leaves(obj) -> list:
-    if isinstance(obj, dict):
-        return [leaf for v in obj.values() for leaf in _leaves(v)]
-    if isinstance(obj, list | tuple):
-        return [leaf for v in obj for leaf in _leaves(v)]
-    return [] if obj is None else [obj]
+def leaves(tree) -> list:
+    """The leaves of a nested batch part (dict values in sorted key order), ``None``s
+    dropped."""
+    return [leaf for leaf in keras.tree.flatten(tree) if leaf is not None]
 
 
 def _to_numpy(value):
@@ -48,23 +55,15 @@ def _to_numpy(value):
 
 
 def _split_element(element) -> Batch:
-    if isinstance(element, tuple | list) and not isinstance(element, dict):
-        if len(element) == 1:
-            return element[0], None, None
-        if len(element) == 2:
-            return element[0], element[1], None
-        if len(element) == 3:
-            return element[0], element[1], element[2]
-        raise ValueError(
-            f"A batch from your dataset has {len(element)} parts; kt_lr expects (x,), (x, y) "
-            "or (x, y, sample_weight), as keras.Model.fit does."
-        )
+    if isinstance(element, tuple | list):
+        check_batch_parts(element)
+        return (*element, None, None)[:3]
     return element, None, None
 
 
 def _batch_len(x) -> int:
-    leaves = _leaves(x)
-    return int(np.shape(leaves[0])[0]) if leaves else 0
+    found = leaves(x)
+    return int(np.shape(found[0])[0]) if found else 0
 
 
 def _is_dataset(x) -> bool:
@@ -73,12 +72,7 @@ def _is_dataset(x) -> bool:
 
 
 def _is_pydataset(x) -> bool:
-    try:
-        import keras
-
-        return isinstance(x, keras.utils.PyDataset)
-    except Exception:  # noqa: BLE001
-        return False
+    return isinstance(x, keras.utils.PyDataset)
 
 
 class BatchStream:
@@ -90,23 +84,17 @@ class BatchStream:
     """
 
     def __init__(self, x, y=None, *, batch_size: int = 32, sample_weight=None, seed=None):
-        if x is None:
-            raise ValueError("`x` is None: pass training data (arrays, a tf.data.Dataset, ...).")
-        if not isinstance(batch_size, int | np.integer) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
-        self.batch_size = int(batch_size)
-        self._rng = np.random.default_rng(seed)
-        self.num_samples: int | None = None
-        self.num_batches: int | None = None
-        if (
+        is_dataset = (
             _is_dataset(x)
             or _is_pydataset(x)
             or (not isinstance(x, np.ndarray | dict | list | tuple) and hasattr(x, "__iter__"))
-        ):
-            if y is not None:
-                raise ValueError(
-                    "`y` must be None when `x` is a dataset (the dataset yields (x, y) batches)."
-                )
+        )
+        check_data_given(x, y, is_dataset=is_dataset)
+        self.batch_size = check_count("batch_size", batch_size)
+        self._rng = np.random.default_rng(seed)
+        self.num_samples: int | None = None
+        self.num_batches: int | None = None
+        if is_dataset:
             self._init_iterable(x)
         else:
             self._init_arrays(x, y, sample_weight)
@@ -114,28 +102,13 @@ class BatchStream:
     # -- numpy arrays -------------------------------------------------------------------
     def _init_arrays(self, x, y, sample_weight) -> None:
         self.kind = "arrays"
-        self._x = _tree_map(np.asarray, x)
-        self._y = _tree_map(np.asarray, y)
+        self._x = map_arrays(np.asarray, x)
+        self._y = map_arrays(np.asarray, y)
         self._sw = None if sample_weight is None else np.asarray(sample_weight)
-        lengths = {len(a) if a.ndim else -1 for a in _leaves(self._x)}
+        lengths = {len(a) if a.ndim else -1 for a in leaves(self._x)}
         if self._y is not None:
-            lengths |= {len(a) if a.ndim else -1 for a in _leaves(self._y)}
-        if -1 in lengths:
-            raise ValueError("`x` and `y` must be arrays with a leading sample dimension.")
-        if len(lengths) > 1:
-            raise ValueError(
-                f"`x` and `y` have different numbers of samples ({sorted(lengths)}); pass "
-                "arrays with the same length along axis 0."
-            )
-        n = lengths.pop() if lengths else 0
-        if n == 0:
-            raise ValueError("The training data is empty (0 samples); pass at least 2 batches.")
-        if n < 2 * self.batch_size:
-            raise ValueError(
-                f"The training data has {n} samples, fewer than two batches of "
-                f"batch_size={self.batch_size}: a probe needs at least 2 distinct batches. "
-                f"Lower `batch_size` (e.g. batch_size={max(1, n // 4)}) or pass more data."
-            )
+            lengths |= {len(a) if a.ndim else -1 for a in leaves(self._y)}
+        n = check_sample_counts(lengths, self.batch_size)
         self.num_samples = n
         self.num_batches = int(np.ceil(n / self.batch_size))
         self._order = self._rng.permutation(n)
@@ -146,7 +119,7 @@ class BatchStream:
             return a[idx]
 
         sw = None if self._sw is None else self._sw[idx]
-        return _tree_map(pick, self._x), _tree_map(pick, self._y), sw
+        return map_arrays(pick, self._x), map_arrays(pick, self._y), sw
 
     # -- datasets and other iterables ---------------------------------------------------
     def _init_iterable(self, data) -> None:
@@ -154,9 +127,7 @@ class BatchStream:
         if _is_dataset(data):
             self.kind = "dataset"
             card = int(data.cardinality())
-            if card == 0:
-                raise ValueError("The tf.data.Dataset is empty: it yields no batches.")
-            self.num_batches = card if card > 0 else None  # -1 infinite, -2 unknown
+            self.num_batches = card if card >= 0 else None  # -1 infinite, -2 unknown
         elif _is_pydataset(data):
             self.kind = "pydataset"
             nb = getattr(data, "num_batches", None)
@@ -165,8 +136,6 @@ class BatchStream:
                     nb = len(data)
                 except TypeError:
                     nb = None
-            if nb == 0:
-                raise ValueError("The PyDataset is empty: it has no batches.")
             self.num_batches = nb
         else:
             self.kind = "iterable"
@@ -174,11 +143,8 @@ class BatchStream:
                 self.num_batches = len(data)
             except TypeError:
                 self.num_batches = None
-        if self.num_batches == 1:
-            raise ValueError(
-                "The data yields a single batch; a probe needs at least 2 distinct batches. "
-                "Use a smaller batch size in your dataset or pass more data."
-            )
+        source = {"dataset": "The tf.data.Dataset", "pydataset": "The PyDataset"}
+        check_num_batches(self.num_batches, source.get(self.kind, "The data"))
         self._iter = self._fresh_iter()
         self._yielded_any = False
 
@@ -216,15 +182,11 @@ class BatchStream:
                 self._yielded_any = True
                 break
             except StopIteration:
-                if attempt == 1 or not self._yielded_any:
-                    raise ValueError(
-                        "The dataset yielded no batches; pass a non-empty dataset."
-                    ) from None
+                check_dataset_restarts(attempt == 0 and self._yielded_any)
                 self._iter = self._fresh_iter()
         x, y, sw = _split_element(element)
-        batch = (_tree_map(_to_numpy, x), _tree_map(_to_numpy, y), _tree_map(_to_numpy, sw))
-        if _batch_len(batch[0]) == 0:
-            raise ValueError("The dataset yielded an empty batch; check its batching.")
+        batch = (map_arrays(_to_numpy, x), map_arrays(_to_numpy, y), map_arrays(_to_numpy, sw))
+        check_batch_size_of(_batch_len(batch[0]))
         return batch
 
     def random_batch(self) -> Batch:
@@ -244,16 +206,15 @@ def fixed_batches(data, *, batch_size: int, max_batches: int = 4, seed=0) -> lis
         x, y = data[0], data[1]
         sw = data[2] if len(data) == 3 else None
         n = _batch_len(x)
-        if n == 0:
-            raise ValueError("`validation_data` is empty; pass (x_val, y_val) with samples.")
+        check_validation_size(n, arrays=True)
         bs = min(batch_size, n)
         out = []
         for start in range(0, min(n, bs * max_batches), bs):
             sl = slice(start, min(start + bs, n))
             out.append(
                 (
-                    _tree_map(lambda a, s=sl: np.asarray(a)[s], x),
-                    _tree_map(lambda a, s=sl: np.asarray(a)[s], y),
+                    map_arrays(lambda a, s=sl: np.asarray(a)[s], x),
+                    map_arrays(lambda a, s=sl: np.asarray(a)[s], y),
                     None if sw is None else np.asarray(sw)[sl],
                 )
             )
@@ -262,9 +223,8 @@ def fixed_batches(data, *, batch_size: int, max_batches: int = 4, seed=0) -> lis
     out = []
     for element in it:
         x, y, sw = _split_element(element)
-        out.append((_tree_map(_to_numpy, x), _tree_map(_to_numpy, y), _tree_map(_to_numpy, sw)))
+        out.append((map_arrays(_to_numpy, x), map_arrays(_to_numpy, y), map_arrays(_to_numpy, sw)))
         if len(out) >= max_batches:
             break
-    if not out:
-        raise ValueError("`validation_data` yielded no batches.")
+    check_validation_size(len(out), arrays=False)
     return out

@@ -11,11 +11,13 @@ from kt_lr import fuse as fuse_mod
 from kt_lr.differential import loss_differential
 from kt_lr.range_test import range_test
 from kt_lr.results import LRFinding
+from kt_lr.validation import check_known_options, check_probes
 
 _RT_KEYS = set(inspect.signature(range_test).parameters) - {"model", "x", "y"}
 _LD_KEYS = set(inspect.signature(loss_differential).parameters) - {"model", "x", "y"}
 _FUSE_KEYS = set(fuse_mod.DEFAULTS)
 _SHARED = {"batch_size", "seed", "verbose", "sample_weight"}
+_OPTIONS = ((_RT_KEYS | _LD_KEYS | _FUSE_KEYS) - _SHARED) | {"sample_weight"}
 
 
 def differential_grid(rt_result, start_lr: float, end_lr: float, num: int = 50) -> np.ndarray:
@@ -48,17 +50,8 @@ def find_lr(
     ``decades_above``, ``max_disagreement`` to the fusion. ``probes`` selects
     which probes run. The model is left exactly as it was.
     """
-    unknown = set(probe_options) - _RT_KEYS - _LD_KEYS - _FUSE_KEYS - {"sample_weight"}
-    if unknown:
-        raise TypeError(
-            f"find_lr got unknown option(s) {sorted(unknown)}; valid: "
-            f"{sorted((_RT_KEYS | _LD_KEYS | _FUSE_KEYS) - _SHARED)}."
-        )
-    bad = set(probes) - {"range_test", "loss_differential"}
-    if bad or not probes:
-        raise ValueError(
-            f"`probes` must name 'range_test' and/or 'loss_differential', got {probes!r}."
-        )
+    check_known_options("find_lr", probe_options, _OPTIONS)
+    check_probes(probes)
     common = {"batch_size": batch_size, "seed": seed, "verbose": verbose}
     if "sample_weight" in probe_options:
         common["sample_weight"] = probe_options["sample_weight"]

@@ -45,6 +45,7 @@ import numpy as np
 
 from kt_lr import suggest
 from kt_lr.results import LossDifferentialResult, LRFinding, RangeTestResult
+from kt_lr.validation import check_fuse_options
 
 # an edge within this many decades of the top of the probed range is flagged: the loss
 # may still fall beyond it (e.g. Adadelta, whose useful LRs are ~1..10)
@@ -119,8 +120,9 @@ def fuse(
     ``bounds`` clips the answer into the range that was probed. Raises
     ``RuntimeError`` when neither probe found a learning rate that lowers the loss.
     """
-    if divisor < 1:
-        raise ValueError(f"`divisor` must be >= 1, got {divisor}.")
+    divisor, decades_below, decades_above, max_disagreement = check_fuse_options(
+        divisor, decades_below, decades_above, max_disagreement
+    )
     reasons: list[str] = []
     candidates: dict[str, float | None] = {}
     edges: dict[str, float] = {}

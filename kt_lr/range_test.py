@@ -13,7 +13,15 @@ import numpy as np
 from kt_lr import state, suggest
 from kt_lr.data import BatchStream, fixed_batches
 from kt_lr.results import RangeTestResult
-from kt_lr.validation import check_choice, check_int, check_lr_bounds, check_positive_float
+from kt_lr.validation import (
+    check_choice,
+    check_count,
+    check_diverge_factor,
+    check_lr_bounds,
+    check_model,
+    check_smoothing,
+    data_fits_model,
+)
 
 
 def lr_schedule(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp") -> np.ndarray:
@@ -25,16 +33,9 @@ def lr_schedule(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp
 
 def first_forward(model, batch) -> None:
     """Build the model on one batch and fail clearly when the data does not fit it."""
-    try:
+    with data_fits_model():
         state.ensure_built(model, batch)
         model(batch[0], training=False)
-    except ValueError as err:
-        if "is not built" in str(err):
-            raise
-        raise ValueError(
-            f"The model cannot run on a batch of your data: {err}. Check that `x` matches "
-            "the model's input shape (and dtype) and that `y` matches its output."
-        ) from err
 
 
 def _batch_loss(model, batch) -> float:
@@ -68,14 +69,11 @@ def range_test(
     weights, optimizer state and learning rate are restored afterwards.
     """
     start_lr, end_lr = check_lr_bounds(start_lr, end_lr)
-    num_steps = check_int("num_steps", num_steps, 5)
+    num_steps = check_count("num_steps", num_steps, 5)
     check_choice("mode", mode, ("exp", "linear"))
-    if not 0 <= smoothing < 1:
-        raise ValueError(f"`smoothing` must be in [0, 1), got {smoothing!r} (0.98 is usual).")
-    diverge_factor = check_positive_float("diverge_factor", diverge_factor)
-    if diverge_factor <= 1:
-        raise ValueError(f"`diverge_factor` must be > 1, got {diverge_factor} (4 is usual).")
-    state._check_model(model)
+    smoothing = check_smoothing("smoothing", smoothing)
+    diverge_factor = check_diverge_factor(diverge_factor)
+    check_model(model)
     stream = BatchStream(x, y, batch_size=batch_size, sample_weight=sample_weight, seed=seed)
     val_batches = (
         None

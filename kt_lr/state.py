@@ -14,37 +14,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-
-def _check_model(model) -> None:
-    if not isinstance(model, keras.Model):
-        raise ValueError(
-            f"`model` must be a keras.Model, got {type(model).__name__}. Build and compile "
-            "your model first, e.g. model.compile(optimizer=keras.optimizers.Adam(1e-3), "
-            "loss='mse')."
-        )
-    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
-        raise ValueError(
-            "`model` is not compiled with an optimizer: kt_lr probes train it with its own "
-            "optimizer and loss. Call model.compile(optimizer=keras.optimizers.Adam(1e-3), "
-            "loss=...) before the probe."
-        )
-    if (
-        getattr(model, "loss", None) is None
-        and type(model).compute_loss is keras.Model.compute_loss
-    ):
-        raise ValueError(
-            "`model` was compiled without a loss. Pass one to model.compile(loss=...), or "
-            "override Model.compute_loss."
-        )
-    lr = model.optimizer._learning_rate
-    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or callable(lr):
-        raise ValueError(
-            "The model's optimizer uses a learning-rate schedule "
-            f"({type(lr).__name__}); a range test sets the learning rate itself. Compile "
-            "the model with a constant rate for the probe (e.g. "
-            "keras.optimizers.Adam(learning_rate=1e-3)), then build the schedule from the "
-            "finding with kt_lr.schedule_from(finding, ...)."
-        )
+from kt_lr.validation import check_buildable
 
 
 def _values(variables) -> list[np.ndarray]:
@@ -82,11 +52,7 @@ def _model_variables(model) -> list:
 def ensure_built(model, example_batch=None) -> None:
     """Build the model (from one batch if needed) and its optimizer's variables."""
     if not model.built or not model.trainable_variables:
-        if example_batch is None:
-            raise ValueError(
-                "`model` is not built yet; pass data so kt_lr can build it, or call "
-                "model.build(input_shape) first."
-            )
+        check_buildable(example_batch)
         model(example_batch[0], training=False)
     opt = model.optimizer
     if not opt.built:

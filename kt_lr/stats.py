@@ -13,6 +13,15 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as _st
 
+from kt_lr.validation import (
+    check_1d,
+    check_confidence,
+    check_deltas,
+    check_increasing,
+    check_summary,
+    check_whole,
+)
+
 __all__ = [
     "best_lr_rules",
     "bootstrap_interval",
@@ -22,34 +31,14 @@ __all__ = [
 ]
 
 
-def validate_confidence(confidence: float) -> float:
-    """Return ``confidence`` as a float; ValueError unless ``0 < confidence < 1``."""
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float | np.number):
-        raise ValueError(
-            f"confidence must be a number strictly between 0 and 1, got {confidence!r}; "
-            "e.g. confidence=0.95."
-        )
-    if not 0 < confidence < 1:
-        raise ValueError(
-            f"confidence must be strictly between 0 and 1, got {confidence!r}; "
-            "e.g. confidence=0.95 for a 95% interval."
-        )
-    return float(confidence)
+validate_confidence = check_confidence
+"""``confidence`` as a float; ValueError unless ``0 < confidence < 1``
+(:func:`kt_lr.validation.check_confidence`)."""
 
 
-def _check_deltas(deltas) -> tuple[np.ndarray, np.ndarray]:
+def _deltas_and_finite(deltas) -> tuple[np.ndarray, np.ndarray]:
     """``(deltas as float 2-D, finite column mask)``; needs at least two rows."""
-    arr = np.asarray(deltas, dtype=float)
-    if arr.ndim != 2:
-        raise ValueError(
-            f"deltas must be 2-D (num_subsamples, num_lrs), got shape {arr.shape}; "
-            "for a single LR pass deltas[:, None]."
-        )
-    if arr.shape[0] < 2:
-        raise ValueError(
-            f"deltas needs at least 2 subsamples (rows) for an interval, got {arr.shape[0]}; "
-            "use num_subsamples >= 2."
-        )
+    arr = check_deltas(deltas)
     return arr, np.all(np.isfinite(arr), axis=0)
 
 
@@ -59,8 +48,8 @@ def t_interval(deltas, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray
     ``mean ± t_{(1+confidence)/2, M-1} * std(ddof=1) / sqrt(M)``; columns with a
     non-finite entry get ``nan`` bounds.
     """
-    confidence = validate_confidence(confidence)
-    arr, finite = _check_deltas(deltas)
+    confidence = check_confidence(confidence)
+    arr, finite = _deltas_and_finite(deltas)
     m = arr.shape[0]
     safe = np.where(finite, arr, 0.0)
     mean = safe.mean(axis=0)
@@ -83,11 +72,9 @@ def bootstrap_interval(
     or a ``np.random.Generator``; numpy's global state is never used. Columns with
     a non-finite entry get ``nan`` bounds.
     """
-    confidence = validate_confidence(confidence)
-    arr, finite = _check_deltas(deltas)
-    if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}; e.g. 1000.")
-    n_boot = int(n_boot)
+    confidence = check_confidence(confidence)
+    arr, finite = _deltas_and_finite(deltas)
+    n_boot = check_whole("n_boot", n_boot, 1)
     gen = np.random.default_rng(rng)
     m = arr.shape[0]
     idx = gen.integers(0, m, size=(n_boot, m))
@@ -111,7 +98,7 @@ def summarize(
     ``t_low``/``t_high`` (:func:`t_interval`); ``boot_low``/``boot_high``
     (:func:`bootstrap_interval`); ``finite`` (True where every entry is finite).
     """
-    arr, finite = _check_deltas(deltas)
+    arr, finite = _deltas_and_finite(deltas)
     clean = np.where(np.isfinite(arr), arr, np.nan)
     n_ok = np.sum(np.isfinite(arr), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -151,24 +138,13 @@ def best_lr_rules(lrs, summary: dict) -> dict[str, float | None]:
 
     Ties go to the smaller LR. A rule with no answer gives ``None``.
     """
-    grid = np.asarray(lrs, dtype=float)
-    if grid.ndim != 1:
-        raise ValueError(f"lrs must be a 1-D array, got shape {grid.shape}.")
-    if np.any(np.diff(grid) <= 0):
-        raise ValueError(
-            "lrs must be strictly increasing (the rules walk the grid from small to large); "
-            "sort the LRs and the summary columns together."
-        )
-    missing = [k for k in ("mean", "median", "t_low", "t_high") if k not in summary]
-    if missing:
-        raise ValueError(f"summary is missing {missing}; build it with summarize(deltas).")
-    cols = {k: np.asarray(summary[k], dtype=float) for k in ("mean", "median", "t_low", "t_high")}
-    for name, col in cols.items():
-        if col.shape != grid.shape:
-            raise ValueError(
-                f"summary[{name!r}] has shape {col.shape} but lrs has {grid.shape}; "
-                "pass the LR grid the deltas were measured on."
-            )
+    grid = check_1d(lrs, "lrs")
+    check_increasing(
+        grid,
+        "the rules walk the grid from small to large: sort the LRs and the summary "
+        "columns together",
+    )
+    cols = check_summary(summary, grid, ("mean", "median", "t_low", "t_high"))
     ok = np.all([np.isfinite(c) for c in cols.values()], axis=0)
     if "finite" in summary:
         ok &= np.asarray(summary["finite"], dtype=bool)

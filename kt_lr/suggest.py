@@ -36,6 +36,19 @@ import numpy as np
 from scipy.ndimage import median_filter
 from scipy.signal import savgol_filter
 
+from kt_lr.validation import (
+    check_1d,
+    check_curve,
+    check_diverge_factor,
+    check_finite,
+    check_nonnegative_float,
+    check_positive_float,
+    check_same_length,
+    check_savgol_window,
+    check_smoothing,
+    check_whole,
+)
+
 __all__ = [
     "HEURISTICS",
     "MIN_POINTS",
@@ -76,45 +89,6 @@ class Suggestion:
     reason: str
 
 
-# --------------------------------------------------------------------------- checks
-
-
-def _as_1d(values, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be a 1-D array, got shape {arr.shape}; pass a flat sequence."
-        )
-    return arr
-
-
-def _check_curve(lrs, losses) -> tuple[np.ndarray, np.ndarray]:
-    lrs = _as_1d(lrs, "lrs")
-    losses = _as_1d(losses, "losses")
-    if lrs.shape != losses.shape:
-        raise ValueError(
-            f"lrs and losses must have the same length, got {lrs.size} and {losses.size}; "
-            "pass one loss per learning rate."
-        )
-    if not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
-        raise ValueError("lrs must be finite and positive; drop zero/negative learning rates.")
-    if np.any(np.diff(lrs) <= 0):
-        raise ValueError(
-            "lrs must be strictly increasing; sort lrs and losses together "
-            "(order = np.argsort(lrs)) and drop repeated learning rates."
-        )
-    return lrs, losses
-
-
-def _check_factor(diverge_factor: float) -> float:
-    if not np.isfinite(diverge_factor) or diverge_factor <= 1:
-        raise ValueError(
-            f"diverge_factor must be a finite number > 1, got {diverge_factor!r}; "
-            "the default 4.0 means 'four times the lowest loss so far'."
-        )
-    return float(diverge_factor)
-
-
 def _first_nonfinite(values: np.ndarray) -> int:
     bad = np.flatnonzero(~np.isfinite(values))
     return int(bad[0]) if bad.size else int(values.size)
@@ -149,9 +123,8 @@ def ema_smooth(losses, beta: float = 0.98) -> np.ndarray:
     ``out_i = avg_i / (1 - beta ** (i + 1))``. Once an input is non-finite the
     average is meaningless, so that output and every later one is ``nan``.
     """
-    x = _as_1d(losses, "losses")
-    if not 0 <= beta < 1:
-        raise ValueError(f"beta must be in [0, 1), got {beta!r}; 0.98 is the usual choice.")
+    x = check_1d(losses, "losses")
+    beta = check_smoothing("beta", beta)
     out = np.full(x.shape, np.nan)
     avg = 0.0
     for i in range(_first_nonfinite(x)):
@@ -177,23 +150,17 @@ def savgol_smooth(values, window: int | None = None, polyorder: int = 2) -> np.n
     (``len <= polyorder``) is returned as a copy. ``values`` must be finite.
     A polynomial of degree ``<= polyorder`` comes back unchanged.
     """
-    x = _as_1d(values, "values")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("values must be finite; cut the curve at its first nan/inf first.")
-    if int(polyorder) != polyorder or polyorder < 0:
-        raise ValueError(f"polyorder must be a non-negative integer, got {polyorder!r}.")
-    polyorder = int(polyorder)
+    x = check_1d(values, "values")
+    check_finite(x)
+    polyorder = check_whole("polyorder", polyorder, 0)
     n = x.size
     if window is None:
         window = _auto_window(n, polyorder, 10)
         if window <= polyorder:
             return x.copy()
-    elif int(window) != window or window % 2 == 0 or not polyorder < window <= n:
-        raise ValueError(
-            f"window must be an odd integer with polyorder < window <= len(values) "
-            f"(= {n}), got {window!r}; or pass window=None to choose it from the length."
-        )
-    return savgol_filter(x, int(window), polyorder, mode="interp")
+    else:
+        window = check_savgol_window(window, polyorder, n)
+    return savgol_filter(x, window, polyorder, mode="interp")
 
 
 def despike(values, half_window: int = 3, n_sigmas: float = 3.0) -> np.ndarray:
@@ -206,14 +173,10 @@ def despike(values, half_window: int = 3, n_sigmas: float = 3.0) -> np.ndarray:
     a jump there cannot be told from the start of a divergence. ``values`` must
     be finite; arrays shorter than ``2 * half_window + 1`` come back as a copy.
     """
-    x = _as_1d(values, "values")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("values must be finite; cut the curve at its first nan/inf first.")
-    if int(half_window) != half_window or half_window < 1:
-        raise ValueError(f"half_window must be a positive integer, got {half_window!r}.")
-    if not n_sigmas > 0:
-        raise ValueError(f"n_sigmas must be > 0, got {n_sigmas!r}; 3.0 is the usual choice.")
-    h = int(half_window)
+    x = check_1d(values, "values")
+    check_finite(x)
+    h = check_whole("half_window", half_window, 1)
+    n_sigmas = check_positive_float("n_sigmas", n_sigmas)
     if x.size < 2 * h + 1:
         return x.copy()
     padded = np.concatenate([np.full(h, np.nan), x, np.full(h, np.nan)])
@@ -235,8 +198,8 @@ def divergence_index(smoothed, diverge_factor: float = 4.0) -> int | None:
     the running minimum is ``<= 0`` only non-finite values count. ``None`` if the
     curve never diverges.
     """
-    x = _as_1d(smoothed, "smoothed")
-    factor = _check_factor(diverge_factor)
+    x = check_1d(smoothed, "smoothed")
+    factor = check_diverge_factor(diverge_factor)
     n_fin = _first_nonfinite(x)
     if n_fin:
         run_min = np.minimum.accumulate(x[:n_fin])
@@ -252,8 +215,8 @@ def prepare_curve(
     """The heuristics' view of a curve: ``(lrs, despiked losses, smoothed)``, all cut
     before the first non-finite loss and before the divergence point (see the
     module docstring). The arrays may be shorter than ``MIN_POINTS``."""
-    lrs, losses = _check_curve(lrs, losses)
-    factor = _check_factor(diverge_factor)
+    lrs, losses = check_curve(lrs, losses)
+    factor = check_diverge_factor(diverge_factor)
     n = _first_nonfinite(losses)
     clean = despike(losses[:n])
     if n:
@@ -393,12 +356,9 @@ def slide(
     qualifies. (Our own rule; with ``thresh=0.005`` over 15 steps the window must
     fall by 7.5% of the loss range.)
     """
-    if int(lr_diff) != lr_diff or lr_diff < 1:
-        raise ValueError(f"lr_diff must be a positive integer (steps), got {lr_diff!r}.")
-    if not thresh >= 0:
-        raise ValueError(f"thresh must be >= 0 (fraction of the loss range), got {thresh!r}.")
-    if not (np.isfinite(adjust_value) and adjust_value > 0):
-        raise ValueError(f"adjust_value must be a positive number, got {adjust_value!r}.")
+    lr_diff = check_whole("lr_diff", lr_diff, 1)
+    thresh = check_nonnegative_float("thresh", thresh)
+    adjust_value = check_positive_float("adjust_value", adjust_value)
     return _slide(*prepare_curve(lrs, losses, diverge_factor), lr_diff, thresh, adjust_value)
 
 
@@ -447,14 +407,12 @@ def suggest_all(
     own cut) and holds one early spike for dozens of steps (so it would cut at the
     spike and lose the whole curve).
     """
-    lrs, losses = _check_curve(lrs, losses)
+    lrs, losses = check_curve(lrs, losses)
     if smoothed is not None:
-        smoothed = _as_1d(smoothed, "smoothed")
-        if smoothed.shape != losses.shape:
-            raise ValueError(
-                f"smoothed must have one value per loss ({losses.size}), got {smoothed.size}; "
-                "pass the curve smoothed from these losses or None."
-            )
+        smoothed = check_1d(smoothed, "smoothed")
+        check_same_length(
+            "smoothed", smoothed, losses, "pass the curve smoothed from these losses or None"
+        )
         cut = _first_nonfinite(smoothed)
         lrs, losses = lrs[:cut], losses[:cut]
     curve = prepare_curve(lrs, losses, diverge_factor)  # shared: the same as each one's own
@@ -480,7 +438,7 @@ def interval_from_curve(
     A lagging curve (an EMA) shifts the band to larger LRs; the heuristics' own
     zero-lag curve is ``prepare_curve(lrs, losses)[2]`` on ``prepare_curve(...)[0]``.
     """
-    lrs, c = _check_curve(lrs, smoothed)
+    lrs, c = check_curve(lrs, smoothed)
     cut = divergence_index(c, diverge_factor)
     if cut is not None:
         lrs, c = lrs[:cut], c[:cut]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -31,12 +32,9 @@ def check_lr_bounds(start_lr, end_lr, *, start_name="start_lr", end_name="end_lr
 
 
 def check_int(name: str, value, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``, or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
-    return int(value)
+    """``value`` as an int >= ``minimum``, or a ValueError naming ``name`` (the same check
+    as :func:`check_count`, kept under this name for its callers)."""
+    return check_count(name, value, minimum)
 
 
 def check_choice(name: str, value, choices) -> str:
@@ -57,6 +55,345 @@ def check_lr_grid(lrs) -> np.ndarray:
         raise ValueError("`lrs` must hold finite learning rates > 0.")
     arr = np.unique(arr)
     return arr
+
+
+def check_whole(name: str, value, minimum: int = 0) -> int:
+    """:func:`check_count` that also takes a float with an integer value (``15.0``), as the
+    pure numpy helpers always have."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    return check_count(name, value, minimum)
+
+
+def _to_float(value) -> float:
+    """``float(value)``, or nan for what is not a number (a bool or a string included)."""
+    if isinstance(value, bool | str):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _check_at_least(name: str, value, minimum: float, meaning: str) -> float:
+    out = _to_float(value)
+    if not (math.isfinite(out) and out >= minimum):
+        raise ValueError(
+            f"`{name}` must be a finite number >= {minimum:g} ({meaning}), got {value!r}."
+        )
+    return out
+
+
+# -- the model and its data --------------------------------------------------------------
+def check_model(model) -> None:
+    """A compiled ``keras.Model`` with an optimizer, a loss and a constant learning rate."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"`model` must be a keras.Model, got {type(model).__name__}. Build and compile "
+            "your model first, e.g. model.compile(optimizer=keras.optimizers.Adam(1e-3), "
+            "loss='mse')."
+        )
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "`model` is not compiled with an optimizer: kt_lr probes train it with its own "
+            "optimizer and loss. Call model.compile(optimizer=keras.optimizers.Adam(1e-3), "
+            "loss=...) before the probe."
+        )
+    if (
+        getattr(model, "loss", None) is None
+        and type(model).compute_loss is keras.Model.compute_loss
+    ):
+        raise ValueError(
+            "`model` was compiled without a loss. Pass one to model.compile(loss=...), or "
+            "override Model.compute_loss."
+        )
+    lr = model.optimizer._learning_rate
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or callable(lr):
+        raise ValueError(
+            "The model's optimizer uses a learning-rate schedule "
+            f"({type(lr).__name__}); a range test sets the learning rate itself. Compile "
+            "the model with a constant rate for the probe (e.g. "
+            "keras.optimizers.Adam(learning_rate=1e-3)), then build the schedule from the "
+            "finding with kt_lr.schedule_from(finding, ...)."
+        )
+
+
+def check_buildable(example_batch) -> None:
+    """An unbuilt model needs a batch to build it on."""
+    if example_batch is None:
+        raise ValueError(
+            "`model` is not built yet; pass data so kt_lr can build it, or call "
+            "model.build(input_shape) first."
+        )
+
+
+@contextmanager
+def data_fits_model():
+    """Context: the model's own ``ValueError`` on a batch that does not fit it becomes one
+    that says what to check (an unbuilt model's error passes unchanged)."""
+    try:
+        yield
+    except ValueError as err:
+        if "is not built" in str(err):
+            raise
+        raise ValueError(
+            f"The model cannot run on a batch of your data: {err}. Check that `x` matches "
+            "the model's input shape (and dtype) and that `y` matches its output."
+        ) from err
+
+
+def check_lr_variable(optimizer) -> int:
+    """Position of the learning-rate variable among ``optimizer.variables`` (a stateless
+    update sets the rate there)."""
+    lr_var = optimizer.learning_rate
+    for i, v in enumerate(optimizer.variables):
+        if v is lr_var:
+            return i
+    raise ValueError(
+        f"{type(optimizer).__name__}'s learning rate is not one of its variables, so kt_lr "
+        "cannot set it for a stateless update on this backend. Compile the model with a "
+        "plain float learning rate, e.g. keras.optimizers.Adam(learning_rate=1e-3)."
+    )
+
+
+def check_data_given(x, y, *, is_dataset: bool) -> None:
+    """``x`` is there, and ``y`` is not when ``x`` is a dataset yielding ``(x, y)``."""
+    if x is None:
+        raise ValueError("`x` is None: pass training data (arrays, a tf.data.Dataset, ...).")
+    if is_dataset and y is not None:
+        raise ValueError(
+            "`y` must be None when `x` is a dataset (the dataset yields (x, y) batches)."
+        )
+
+
+def check_sample_counts(lengths: set, batch_size: int) -> int:
+    """The number of samples, from the leading lengths of every array of ``x`` and ``y``
+    (``-1`` for a scalar): one shared length, at least two batches of it."""
+    if -1 in lengths:
+        raise ValueError("`x` and `y` must be arrays with a leading sample dimension.")
+    if len(lengths) > 1:
+        raise ValueError(
+            f"`x` and `y` have different numbers of samples ({sorted(lengths)}); pass "
+            "arrays with the same length along axis 0."
+        )
+    n = next(iter(lengths), 0)
+    if n == 0:
+        raise ValueError("The training data is empty (0 samples); pass at least 2 batches.")
+    if n < 2 * batch_size:
+        raise ValueError(
+            f"The training data has {n} samples, fewer than two batches of "
+            f"batch_size={batch_size}: a probe needs at least 2 distinct batches. "
+            f"Lower `batch_size` (e.g. batch_size={max(1, n // 4)}) or pass more data."
+        )
+    return n
+
+
+def check_num_batches(num_batches, source: str) -> None:
+    """At least two batches from ``source`` (e.g. "The PyDataset") when its length is known."""
+    if num_batches == 0:
+        raise ValueError(f"{source} is empty: it yields no batches.")
+    if num_batches == 1:
+        raise ValueError(
+            "The data yields a single batch; a probe needs at least 2 distinct batches. "
+            "Use a smaller batch size in your dataset or pass more data."
+        )
+
+
+def check_dataset_restarts(restarted: bool) -> None:
+    """A dataset that ran out may start again, but only if it yielded anything before."""
+    if not restarted:
+        raise ValueError("The dataset yielded no batches; pass a non-empty dataset.") from None
+
+
+def check_batch_parts(element) -> None:
+    """A batch of a dataset is ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if not 1 <= len(element) <= 3:
+        raise ValueError(
+            f"A batch from your dataset has {len(element)} parts; kt_lr expects (x,), (x, y) "
+            "or (x, y, sample_weight), as keras.Model.fit does."
+        )
+
+
+def check_batch_size_of(n: int) -> None:
+    """A batch from a dataset holds at least one sample."""
+    if n == 0:
+        raise ValueError("The dataset yielded an empty batch; check its batching.")
+
+
+def check_validation_size(size: int, *, arrays: bool) -> None:
+    """``validation_data`` holds samples (``arrays``) or yields batches."""
+    if size == 0:
+        raise ValueError(
+            "`validation_data` is empty; pass (x_val, y_val) with samples."
+            if arrays
+            else "`validation_data` yielded no batches."
+        )
+
+
+# -- the probes' options ----------------------------------------------------------------
+def check_smoothing(name: str, value) -> float:
+    """An exponential moving average's factor in ``[0, 1)``."""
+    out = _to_float(value)
+    if not 0 <= out < 1:
+        raise ValueError(f"`{name}` must be in [0, 1), got {value!r}; 0.98 is the usual choice.")
+    return out
+
+
+def check_diverge_factor(value) -> float:
+    """A divergence threshold: a finite number > 1 (times the lowest loss so far)."""
+    out = _to_float(value)
+    if not (math.isfinite(out) and out > 1):
+        raise ValueError(
+            f"`diverge_factor` must be a finite number > 1, got {value!r}; the default 4.0 "
+            "means 'four times the lowest loss so far'."
+        )
+    return out
+
+
+def check_confidence(confidence) -> float:
+    """``confidence`` as a float; ValueError unless ``0 < confidence < 1``."""
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float | np.number):
+        raise ValueError(
+            f"confidence must be a number strictly between 0 and 1, got {confidence!r}; "
+            "e.g. confidence=0.95."
+        )
+    if not 0 < confidence < 1:
+        raise ValueError(
+            f"confidence must be strictly between 0 and 1, got {confidence!r}; "
+            "e.g. confidence=0.95 for a 95% interval."
+        )
+    return float(confidence)
+
+
+def check_probes(probes) -> None:
+    """``find_lr``'s ``probes``: a non-empty selection of its two probes."""
+    bad = set(probes) - {"range_test", "loss_differential"}
+    if bad or not probes:
+        raise ValueError(
+            f"`probes` must name 'range_test' and/or 'loss_differential', got {probes!r}."
+        )
+
+
+def check_known_options(where: str, options, valid) -> None:
+    """TypeError naming the options ``where`` does not take, and listing those it does."""
+    unknown = set(options) - set(valid)
+    if unknown:
+        raise TypeError(f"{where} got unknown option(s) {sorted(unknown)}; valid: {sorted(valid)}.")
+
+
+def check_fuse_options(divisor, decades_below, decades_above, max_disagreement):
+    """The fusion's coefficients as floats (see :func:`kt_lr.fuse.fuse`)."""
+    return (
+        _check_at_least("divisor", divisor, 1, "the pick is the edge / divisor; e.g. 3"),
+        _check_at_least(
+            "decades_below",
+            decades_below,
+            0,
+            "how many decades the search interval reaches below the pick; e.g. 1.5",
+        ),
+        _check_at_least(
+            "decades_above",
+            decades_above,
+            0,
+            "how many decades the search interval reaches above the pick at least; e.g. 0.5",
+        ),
+        _check_at_least(
+            "max_disagreement",
+            max_disagreement,
+            0,
+            "how many decades the two probes' edges may differ before the loss "
+            "differentials' edge alone is trusted; e.g. 1.0",
+        ),
+    )
+
+
+# -- curves and their statistics (the pure helpers of suggest and stats) ------------------
+def check_1d(values, name: str) -> np.ndarray:
+    """``values`` as a 1-D float array."""
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array, got shape {arr.shape}; pass a flat sequence."
+        )
+    return arr
+
+
+def check_increasing(lrs: np.ndarray, fix: str) -> None:
+    """Strictly increasing learning rates, else a ValueError ending with ``fix``."""
+    if np.any(np.diff(lrs) <= 0):
+        raise ValueError(f"lrs must be strictly increasing; {fix}.")
+
+
+def check_same_length(name: str, values: np.ndarray, losses: np.ndarray, fix: str) -> None:
+    """One value of ``name`` per loss."""
+    if values.shape != losses.shape:
+        raise ValueError(
+            f"{name} and losses must have the same length, got {values.size} and "
+            f"{losses.size}; {fix}."
+        )
+
+
+def check_curve(lrs, losses) -> tuple[np.ndarray, np.ndarray]:
+    """A range-test curve: 1-D, one loss per LR, LRs finite, positive, increasing."""
+    lrs = check_1d(lrs, "lrs")
+    losses = check_1d(losses, "losses")
+    check_same_length("lrs", lrs, losses, "pass one loss per learning rate")
+    if not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
+        raise ValueError("lrs must be finite and positive; drop zero/negative learning rates.")
+    check_increasing(
+        lrs,
+        "sort lrs and losses together (order = np.argsort(lrs)) and drop repeated learning rates",
+    )
+    return lrs, losses
+
+
+def check_finite(values: np.ndarray) -> None:
+    """A curve to smooth holds no nan/inf."""
+    if not np.all(np.isfinite(values)):
+        raise ValueError("values must be finite; cut the curve at its first nan/inf first.")
+
+
+def check_savgol_window(window, polyorder: int, n: int) -> int:
+    """A Savitzky-Golay window: odd, ``polyorder < window <= n``."""
+    if int(window) != window or window % 2 == 0 or not polyorder < window <= n:
+        raise ValueError(
+            f"window must be an odd integer with polyorder < window <= len(values) "
+            f"(= {n}), got {window!r}; or pass window=None to choose it from the length."
+        )
+    return int(window)
+
+
+def check_deltas(deltas) -> np.ndarray:
+    """Loss differentials as a float array of shape ``(subsamples >= 2, LRs)``."""
+    arr = np.asarray(deltas, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"deltas must be 2-D (num_subsamples, num_lrs), got shape {arr.shape}; "
+            "for a single LR pass deltas[:, None]."
+        )
+    if arr.shape[0] < 2:
+        raise ValueError(
+            f"deltas needs at least 2 subsamples (rows) for an interval, got {arr.shape[0]}; "
+            "use num_subsamples >= 2."
+        )
+    return arr
+
+
+def check_summary(summary: dict, grid: np.ndarray, keys) -> dict[str, np.ndarray]:
+    """The ``keys`` columns of a ``stats.summarize`` result, one value per LR of ``grid``."""
+    missing = [k for k in keys if k not in summary]
+    if missing:
+        raise ValueError(f"summary is missing {missing}; build it with summarize(deltas).")
+    cols = {k: np.asarray(summary[k], dtype=float) for k in keys}
+    for name, col in cols.items():
+        if col.shape != grid.shape:
+            raise ValueError(
+                f"summary[{name!r}] has shape {col.shape} but lrs has {grid.shape}; "
+                "pass the LR grid the deltas were measured on."
+            )
+    return cols
 
 
 def check_seconds(name: str, value, *, example, none_ok: bool = False, zero_ok: bool = False):

@@ -20,7 +20,7 @@ from conftest import make_model
 import kt_lr
 from kt_lr import state
 from kt_lr.data import BatchStream
-from kt_lr.differential import _engine
+from kt_lr.engines import get_engine
 
 pytestmark = pytest.mark.backend
 BACKEND = keras.backend.backend()
@@ -147,8 +147,8 @@ def test_non_affine_optimizer_falls_back(data):
 def test_engine_is_this_backends_and_cached(data):
     x, y = data
     model = _trained(keras.optimizers.Adam(1e-3), x, y)
-    engine = _engine(model)
-    assert _engine(model) is engine
+    engine = get_engine(model)
+    assert get_engine(model) is engine
     expected = {"tensorflow": "_TFEngine", "jax": "JaxEngine", "torch": "TorchEngine"}
     assert type(engine).__name__ == expected[BACKEND]
 
@@ -171,7 +171,7 @@ def test_engine_calls_leave_variables_untouched(data, method):
     """The engine entry points on their own, outside ``state.preserved``."""
     x, y = data
     model = _trained(keras.optimizers.AdamW(1e-3, weight_decay=0.05), x, y, batchnorm=True)
-    engine = _engine(model)
+    engine = get_engine(model)
     before = state.snapshot(model)
     xb, yb = x[:32], y[:32]
     if method == "affine":
@@ -190,7 +190,7 @@ def test_engine_gives_each_subsample_the_same_answer_in_any_stack(data):
     """A shorter stack (JAX pads it to the compiled length) answers like a longer one."""
     x, y = data
     model = _trained(keras.optimizers.Adam(1e-3), x, y)
-    engine = _engine(model)
+    engine = get_engine(model)
     xs, ys = x[:96].reshape(3, 32, 8), y[:96].reshape(3, 32, 1)
     grid, check = LRS.astype(np.float32), np.array([1e-2, 3.0], np.float32)
     three = engine.affine(xs, ys, None, xs, ys, None, grid, check)
@@ -264,6 +264,60 @@ def test_torch_dataloader_input(data):
     np.testing.assert_allclose(from_loader.deltas, from_pydataset.deltas, rtol=1e-6)
 
 
+# -- nested inputs: dicts and lists of arrays, as fit takes them ---------------------------
+def _two_input_model(as_dict):
+    keras.utils.set_random_seed(1)
+    a, b = keras.Input((5,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Concatenate()([keras.layers.Dense(8, activation="tanh")(a), b])
+    model = keras.Model({"a": a, "b": b} if as_dict else [a, b], keras.layers.Dense(1)(h))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    return model
+
+
+def _two_inputs(n=256):
+    rng = np.random.default_rng(0)
+    xa = rng.normal(size=(n, 5)).astype("float32")
+    xb = rng.normal(size=(n, 3)).astype("float32")
+    y = (xa[:, :1] - xb[:, 1:2]).astype("float32")
+    return xa, xb, y
+
+
+def test_batches_keep_the_structure_of_nested_inputs():
+    xa, xb, y = _two_inputs()
+    sw = np.ones(len(y), "float32")
+    x_b, y_b, sw_b = BatchStream({"b": xb, "a": xa}, y, sample_weight=sw, seed=0).next_batch()
+    assert isinstance(x_b, dict) and list(x_b) == ["b", "a"]
+    assert x_b["a"].shape == (32, 5) and x_b["b"].shape == (32, 3)
+    assert y_b.shape == (32, 1) and sw_b.shape == (32,)
+    x_l, y_l, sw_l = BatchStream([xa, xb], y, seed=0).next_batch()
+    assert isinstance(x_l, list) and [t.shape for t in x_l] == [(32, 5), (32, 3)]
+    assert sw_l is None
+    np.testing.assert_array_equal(x_l[0], x_b["a"])
+    with pytest.raises(ValueError, match="same length"):
+        BatchStream({"a": xa, "b": xb[:100]}, y)
+
+
+@pytest.mark.parametrize("as_dict", [True, False], ids=["dict", "list"])
+def test_nested_inputs_through_both_probes(as_dict):
+    xa, xb, y = _two_inputs()
+    x = {"b": xb, "a": xa} if as_dict else [xa, xb]
+    sw = np.linspace(0.5, 1.5, len(y)).astype("float32")
+    model = _two_input_model(as_dict)
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    before = state.snapshot(model)
+    kw = {"lrs": LRS, "num_subsamples": 3, "seed": 2, "verbose": 0, "sample_weight": sw}
+    fast = kt_lr.loss_differential(model, x, y, holdout=True, **kw)
+    slow = kt_lr.loss_differential(model, x, y, holdout=True, method="brute_force", **kw)
+    assert fast.method == "affine" and np.isfinite(fast.deltas).all()
+    np.testing.assert_allclose(fast.deltas, slow.deltas, rtol=1e-4, atol=1e-5)
+    rt = kt_lr.range_test(model, x, y, num_steps=12, seed=0, verbose=0, validation_data=(x, y))
+    assert np.isfinite(rt.losses).all() and np.isfinite(rt.val_losses).all()
+    assert state.state_equal(before, state.snapshot(model))
+    if as_dict:  # the order of the dict's keys does not matter
+        again = kt_lr.loss_differential(model, {"a": xa, "b": xb}, y, holdout=True, **kw)
+        np.testing.assert_array_equal(again.deltas, fast.deltas)
+
+
 # -- torch specifics --------------------------------------------------------------------
 @pytest.mark.skipif(BACKEND != "torch", reason="torch engine only")
 def test_torch_grid_loop_matches_vmap(data, monkeypatch):
@@ -274,7 +328,7 @@ def test_torch_grid_loop_matches_vmap(data, monkeypatch):
     model = _trained(keras.optimizers.Adam(1e-3), x, y, dropout=0.3)
     kw = {"lrs": LRS, "num_subsamples": 2, "seed": 1, "verbose": 0}
     batched = kt_lr.loss_differential(model, x, y, **kw)
-    assert _engine(model)._vmap_ok is True
+    assert get_engine(model)._vmap_ok is True
     fresh = _trained(keras.optimizers.Adam(1e-3), x, y, dropout=0.3)
     fresh.set_weights(model.get_weights())
 
@@ -283,7 +337,7 @@ def test_torch_grid_loop_matches_vmap(data, monkeypatch):
 
     monkeypatch.setattr(torch.func, "vmap", no_vmap)
     looped = kt_lr.loss_differential(fresh, x, y, **kw)
-    assert _engine(fresh)._vmap_ok is False
+    assert get_engine(fresh)._vmap_ok is False
     np.testing.assert_allclose(batched.deltas, looped.deltas, rtol=1e-4, atol=1e-5)
 
 

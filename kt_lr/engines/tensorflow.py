@@ -1,0 +1,88 @@
+"""The TensorFlow engine: the affine probe and the brute-force step as ``tf.function``s.
+
+On TensorFlow ``optimizer.stateless_apply`` raises, so each update is a real
+``optimizer.apply`` on the model's variables, read and followed by an in-graph restore
+of the weights and the optimizer's variables (learning rate included); the forward
+passes use ``model.stateless_call`` with explicit weights. Subsamples go one after
+another in a ``tf.range`` loop; the LR grid through ``tf.vectorized_map`` while one copy
+of the weights per LR fits the memory cap (a loop beyond it).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from kt_lr.data import leaves, map_arrays
+from kt_lr.engines._base import Engine
+
+
+class _TFEngine(Engine):
+    """Compiled TensorFlow functions for one model: affine probe and brute-force step."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self._affine = tf.function(self._affine_many, reduce_retracing=True)
+        self._step = tf.function(self._step_flat, reduce_retracing=True)
+
+    # -- entry points -------------------------------------------------------------------
+    def affine(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
+        return self._affine(xs, ys, sws, xes, yes, swes, lrs, check_lrs)
+
+    def step(self, x, y, sw, xe, ye, swe, lr):
+        return self._step(x, y, sw, xe, ye, swe, lr)
+
+    # -- traced -------------------------------------------------------------------------
+    def _read(self, variables):
+        return [tf.identity(v.value) for v in variables]
+
+    def _restore(self, variables, values):
+        for v, val in zip(variables, values, strict=True):
+            v.assign(val)
+
+    def _grads(self, w0, nt0, o0, mv0, x, y, sw):
+        with tf.GradientTape() as tape:
+            tape.watch(w0)
+            loss = self._loss(w0, nt0, mv0, x, y, sw)
+            scaled = self.opt.scale_loss(loss)  # what fit differentiates; apply() unscales
+        grads = tape.gradient(scaled, w0)
+        return [
+            tf.zeros_like(w) if g is None else tf.convert_to_tensor(g)
+            for g, w in zip(grads, w0, strict=True)
+        ]
+
+    def _update(self, lr, grads, w0, o0):
+        """Weights after one real optimizer update at ``lr``; state put back in-graph."""
+        self.opt.learning_rate.assign(lr)
+        self.opt.apply(grads, self.tvars)
+        out = self._read(self.tvars)
+        self._restore(self.tvars, w0)
+        self._restore(self.ovars, o0)
+        return out
+
+    def _grid(self, loss_at, lrs):
+        if self.vectorize:
+            # every LR of the grid in one batched forward pass
+            return tf.vectorized_map(loss_at, lrs)
+        n = tf.shape(lrs)[0]
+        out = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            out = out.write(i, loss_at(lrs[i]))
+        return out.stack()
+
+    def _affine_many(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
+        """``_affine_one`` over a stack of subsamples (leading axis), in-graph."""
+        stacks = (xs, ys, sws, xes, yes, swes)
+        n = tf.shape(leaves(xs)[0])[0]
+        bases = tf.TensorArray(tf.float32, size=n)
+        losses = tf.TensorArray(tf.float32, size=n)
+        devs = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            batch = map_arrays(lambda t, i=i: t[i], stacks)
+            base, out, dev = self._affine_one(self._values(), batch, lrs, check_lrs)
+            bases = bases.write(i, base)
+            losses = losses.write(i, out)
+            devs = devs.write(i, dev)
+        return bases.stack(), losses.stack(), devs.stack()
+
+    def _step_flat(self, x, y, sw, xe, ye, swe, lr):
+        return self._step_one(self._values(), (x, y, sw, xe, ye, swe), lr)
