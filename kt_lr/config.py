@@ -126,3 +126,23 @@ class LRConfig:
                 f"not both (got lr_config and {sorted(options)})."
             )
         return dataclasses.replace(lr_config)
+
+    def changed_by(self, lr_config: LRConfig | None = None, **options: Any) -> list[str]:
+        """The names of the fields that ``lr_config`` (or ``options``) would change.
+
+        Args:
+            lr_config: a whole other ``LRConfig``.
+            **options: some fields by name (the others are kept).
+
+        Raises:
+            TypeError, ValueError: as :meth:`build` for the same arguments.
+        """
+        if lr_config is None and not options:
+            return []
+        LRConfig.build(lr_config, **options)
+        wanted = dataclasses.replace(lr_config or self, **options)
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if getattr(wanted, f.name) != getattr(self, f.name)
+        ]

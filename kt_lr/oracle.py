@@ -1,33 +1,14 @@
 """LROracle: learning-rate probes, narrowing and seeding on top of any Keras Tuner oracle.
 
-``LROracle(oracle)`` upgrades an oracle instance *in place* to a class made for it,
-``LR<ItsClass>``, whose bases are ``(LROracle, type(oracle))``. The instance keeps its
-identity, attributes and type (``isinstance(o, HyperbandOracle)`` stays true), and the
-base strategy keeps reading its own ``self.trials`` and ``self.hyperparameters``: a
-subclass rather than a wrapper, because base oracles and tuners rely on both. LROracle
-only adds a few overrides that run before the base strategy, each a short delegation:
-
-- ``create_trial``: while a probe is pending, hand out a *probe trial* (the space
-  defaults plus a marker value naming the probe key, see :mod:`kt_lr._protocol`). It
-  is not put into ``trials`` / ``ongoing_trials``: it never counts against
-  ``max_trials``, never becomes best, never feeds a Bayesian model, never takes a
-  Hyperband slot. While a probe runs, other workers get ``IDLE``.
-- ``update_trial`` / ``end_trial`` / ``get_trial``: probe trial ids are answered from
-  the :class:`~kt_lr.ledger.Ledger`; ``end_trial`` narrows the LR hyperparameter in
-  ``self.hyperparameters`` (:mod:`kt_lr.narrowing`) and queues seeds.
-- ``populate_space``: after the base strategy proposes values, the next queued seed
-  replaces the LR value, or the LR is moved into the interval of the trial's own probe
-  key (never in a Hyperband continuation of a checkpoint).
-- ``get_state`` / ``set_state``: the ledger lives under ``state["kt_lr"]``, so an
-  ``overwrite=False`` tuner resumes without probing again.
-
-Only ids, values, status and metrics cross Keras Tuner's gRPC wire, and that is all
-this uses, so the oracle can be served by a chief and never needs the data.
+The Keras Tuner overrides, each a short delegation: the probe ledger is
+:mod:`kt_lr.ledger`, narrowing and seeding :mod:`kt_lr.narrowing`, the wire format
+:mod:`kt_lr._protocol`, trial timeouts :mod:`kt_lr.distribute`, Keras Tuner internals
+:mod:`kt_lr._compat`. Only ids, values, status and metrics cross Keras Tuner's gRPC
+wire, and that is all this uses, so a chief can serve the oracle without the data.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,14 +26,10 @@ from kt_lr.distribute import TrialWatch
 from kt_lr.ledger import Ledger, LRProbeWarning, ProbeRecord, warn
 from kt_lr.report import LRReport, load_lr_report
 
-__all__ = [
-    "LRConfig",
-    "LROracle",
-    "LRProbeWarning",
-    "is_probe_trial",
-    "load_lr_report",
-    "objective_placeholder",
-]
+# LRConfig, LRProbeWarning, load_lr_report, is_probe_trial, objective_placeholder: kept
+# importable from here, where they lived before the split (benchmarks use is_probe_trial)
+__all__ = ["LROracle", "LRConfig", "LRProbeWarning", "load_lr_report", "is_probe_trial"]
+__all__ += ["objective_placeholder"]
 
 STATE_KEY = "kt_lr"
 
@@ -161,16 +138,8 @@ class LROracle(keras_tuner.Oracle):
 
     def _kt_lr_check_same(self, lr_config: LRConfig | None, options: dict[str, Any]) -> None:
         """Accept a second upgrade whose options agree with this oracle's; refuse others."""
-        if lr_config is None and not options:
-            return
-        LRConfig.build(lr_config, **options)  # the same checks (and errors) as a first call
-        wanted = dataclasses.replace(lr_config or self.lr_config, **options)
-        if wanted != self.lr_config:
-            changed = sorted(
-                f.name
-                for f in dataclasses.fields(LRConfig)
-                if getattr(wanted, f.name) != getattr(self.lr_config, f.name)
-            )
+        changed = self.lr_config.changed_by(lr_config, **options)
+        if changed:
             raise ValueError(
                 f"This oracle is already an LROracle ({type(self).__name__}) with other "
                 f"options ({', '.join(changed)} differ); its options are set once. Pass them "
@@ -249,7 +218,15 @@ class LROracle(keras_tuner.Oracle):
                 rec.metrics = metrics
                 values = dict(getattr(trial.hyperparameters, "values", None) or {})
                 answer = wire.decode(metrics, values, trial.status, trial.message)
-                self._kt_lr_record(rec, answer)
+                self.hyperparameters = nw.record_answer(
+                    self._kt_lr,
+                    rec,
+                    answer,
+                    self.hyperparameters,
+                    self.lr_config,
+                    used=self._kt_lr_used(),
+                    grid=self._kt_lr_is_grid(),
+                )
                 self._kt_lr.settle(rec, trial.trial_id)
                 self._kt_lr_report_pick(rec)
             if self._kt_lr.record_of(trial.trial_id) is not None:
@@ -375,17 +352,6 @@ class LROracle(keras_tuner.Oracle):
     def _kt_lr_end_ordinary(self, trial: Trial) -> None:
         base_end = super().end_trial
         self._kt_lr_watch.end(self, trial, self._kt_lr.timed_out, base_end)
-
-    def _kt_lr_record(self, rec: ProbeRecord, answer: wire.ProbeAnswer) -> None:
-        self.hyperparameters = nw.record_answer(
-            self._kt_lr,
-            rec,
-            answer,
-            self.hyperparameters,
-            self.lr_config,
-            used=self._kt_lr_used(),
-            grid=self._kt_lr_is_grid(),
-        )
 
     def _kt_lr_report_pick(self, rec: ProbeRecord) -> None:
         if rec.finding is None or not (self.verbose and self.verbose >= 1):

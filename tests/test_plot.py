@@ -148,3 +148,49 @@ def test_missing_matplotlib_message(monkeypatch):
         plot_range_test(range_result())
     with pytest.raises(ImportError, match="plotting needs matplotlib"):
         plot_finding(LRFinding(lr=1e-3, low=1e-4, high=1e-2, reasons=[]))
+
+
+def lr_report():
+    from kt_lr.report import LRReport, ProbeReport
+
+    probe = ProbeReport(
+        key="optimizer=adam",
+        key_values={"optimizer": "adam"},
+        status="done",
+        lr=3e-4,
+        low=1e-4,
+        high=1e-3,
+        narrowed_low=1e-4,
+        narrowed_high=1e-3,
+        seeds=[3e-4, 3e-5, 9.5e-4],
+    )
+    failed = ProbeReport(key="optimizer=sgd", key_values={"optimizer": "sgd"}, status="failed")
+    summary = {"kind": "Float", "min_value": 1e-5, "max_value": 1.0}
+    probes = {"optimizer=adam": probe, "optimizer=sgd": failed}
+    return LRReport("learning_rate", [summary], [summary], probes, seeds=[])
+
+
+def test_lr_report_plot_uses_the_figure_api_only():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    fig = lr_report().plot()
+    assert isinstance(fig, Figure) and plt.get_fignums() == before  # no pyplot state
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "learning_rate"
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["optimizer=sgd", "optimizer=adam"]
+    own = Figure()
+    target = own.add_subplot()
+    assert lr_report().plot(ax=target) is own and target.get_title() == "kt_lr: learning_rate"
+
+
+def test_plot_does_not_import_results_or_report_at_module_level():
+    import ast
+    from pathlib import Path
+
+    import kt_lr.plot
+
+    tree = ast.parse(Path(kt_lr.plot.__file__).read_text())
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert not any("kt_lr" in ast.unparse(n) for n in top)
