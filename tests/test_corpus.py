@@ -177,3 +177,38 @@ def test_failed_is_most_seeds_diverged_or_no_better_than_untrained():
     assert truth.failed([math.inf, math.inf, 0.1], init=1.0)
     assert truth.failed([1.2, 1.0, 0.1], init=1.0)
     assert not truth.failed([math.inf, 0.2, 0.1], init=1.0)
+
+
+class _FakeTrainer:
+    """Loss = exp(0.6 (log10 lr + 3)^2) x 0.1 for 2 epochs; diverges (NaN) above 0.5."""
+
+    def initial(self, seed):
+        return 2.0
+
+    def run(self, lr, seed):
+        x = math.log10(lr)
+        v = 0.1 * math.exp(0.6 * (x + 3) ** 2) * (1 + 0.01 * seed)
+        val = [math.nan, math.nan] if lr > 0.5 else [v * 1.1, v]
+        return {"lr": lr, "val": val, "seconds": 0.0}
+
+
+def test_grid_is_dense_around_the_best_and_extends_to_failure_and_no_improvement(tmp_path):
+    spec = ct.TASKS["digits_mlp_adam"]
+    tt = truth.TaskTruth(spec, tmp_path, log=lambda *_: None)
+    tt.trainer = _FakeTrainer()
+    rec = tt.complete()
+    assert rec["done"] and (tmp_path / f"{spec.name}.json").exists()
+    table = truth.point_table(rec, "final")
+    bottom, top = tt._dense_block()
+    # contiguous at 3 points per decade, 3+ seeds on every point of the dense block
+    assert all(len(table[k]) >= 3 for k in range(bottom, top + 1))
+    # above: extended until most seeds failed (here: worse than the untrained model)
+    assert truth.failed(table[top], 2.0) and not truth.failed(table[top - 1], 2.0)
+    # below: until the loss is 3x its minimum and still rising as the LR falls
+    assert table[bottom][0] >= 3 * 0.1 and bottom < -9
+    # 5 seeds at the 5 points around the best (1e-3, k = -9)
+    assert all(len(table[k]) == 5 for k in range(-11, -6))
+    # resuming a finished grid trains nothing
+    tt2 = truth.TaskTruth(spec, tmp_path, log=lambda *_: None)
+    tt2.trainer = None
+    assert tt2.complete()["runs"].keys() == rec["runs"].keys()
