@@ -393,24 +393,29 @@ def estimated_cost(spec) -> float:
 
 
 def work(specs, out_dir: Path = TRUTH_DIR, quick: bool = False, log=print) -> None:
-    """One worker: claim unfinished tasks (largest first) until none is left."""
+    """One worker: claim unfinished tasks (largest first) until none is left to claim
+    (passes again over the list, so a lock left by a killed worker is taken over)."""
     setup(threads=1)
-    for spec in sorted(specs, key=estimated_cost, reverse=True):
-        path = out_dir / f"{spec.name}.json"
-        rec = load_json(path)
-        if rec is not None and rec.get("done") and rec.get("version") == VERSION:
-            continue
-        if not claim(out_dir, spec.name):
-            continue
-        try:
-            import keras
+    while True:
+        claimed = False
+        for spec in sorted(specs, key=estimated_cost, reverse=True):
+            rec = load_json(out_dir / f"{spec.name}.json")
+            if rec is not None and rec.get("done") and rec.get("version") == VERSION:
+                continue
+            if not claim(out_dir, spec.name):
+                continue
+            claimed = True
+            try:
+                import keras
 
-            keras.backend.clear_session()
-            start = time.perf_counter()
-            TaskTruth(spec, out_dir, log=log).complete(quick=quick)
-            log(f"{spec.name}: done in {time.perf_counter() - start:.0f}s")
-        finally:
-            release(out_dir, spec.name)
+                keras.backend.clear_session()
+                start = time.perf_counter()
+                TaskTruth(spec, out_dir, log=log).complete(quick=quick)
+                log(f"{spec.name}: done in {time.perf_counter() - start:.0f}s")
+            finally:
+                release(out_dir, spec.name)
+        if not claimed:
+            return
 
 
 def load_truth(name: str, out_dir: Path = TRUTH_DIR) -> dict | None:
