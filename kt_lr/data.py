@@ -33,13 +33,22 @@ Batch = tuple[Any, Any, Any]
 def map_arrays(fn, *trees):
     """``fn`` over the leaves of nested batch parts (``keras.tree``: dicts, lists, tuples,
     namedtuples, as ``fit`` reads them); a ``None`` stays ``None`` and is never passed to
-    ``fn``. With several trees, ``fn`` gets one leaf of each."""
+    ``fn``. With several trees, ``fn`` gets one leaf of each.
+
+    Args:
+        fn: the function of one leaf (one per tree).
+        *trees: nested structures of the same layout.
+    """
     return keras.tree.map_structure(fn, *trees, none_is_leaf=False)
 
 
 def leaves(tree) -> list:
     """The leaves of a nested batch part (dict values in sorted key order), ``None``s
-    dropped."""
+    dropped.
+
+    Args:
+        tree: a nested structure of arrays (or ``None``).
+    """
     return [leaf for leaf in keras.tree.flatten(tree) if leaf is not None]
 
 
@@ -81,6 +90,14 @@ class BatchStream:
     ``num_samples`` and ``num_batches`` are ``None`` when unknown (e.g. a
     repeating ``tf.data.Dataset``). ``kind`` is ``"arrays"``, ``"dataset"``,
     ``"pydataset"`` or ``"iterable"``.
+
+    Args:
+        x: arrays (or dicts / lists of them), a ``tf.data.Dataset``, a
+            ``keras.utils.PyDataset`` or another re-iterable of batches.
+        y: the targets for array data; ``None`` for datasets.
+        batch_size: the batch size for array data.
+        sample_weight: per-sample weights for array data.
+        seed: seeds the local generator that shuffles array data.
     """
 
     def __init__(self, x, y=None, *, batch_size: int = 32, sample_weight=None, seed=None):
@@ -197,10 +214,14 @@ class BatchStream:
         return self.next_batch()
 
 
-def fixed_batches(data, *, batch_size: int, max_batches: int = 4, seed=0) -> list[Batch]:
-    """A fixed list of up to ``max_batches`` batches from ``validation_data``.
+def fixed_batches(data, *, batch_size: int, max_batches: int = 4) -> list[Batch]:
+    """A fixed list of up to ``max_batches`` batches from ``validation_data``: the first
+    ones, in order.
 
-    ``data`` is ``(x_val, y_val)``, ``(x_val, y_val, sample_weight)`` or a dataset.
+    Args:
+        data: ``(x_val, y_val)``, ``(x_val, y_val, sample_weight)`` or a dataset.
+        batch_size: the batch size for array data.
+        max_batches: at most this many batches.
     """
     if isinstance(data, tuple | list) and 2 <= len(data) <= 3:
         x, y = data[0], data[1]

@@ -37,7 +37,13 @@ CHUNK = 20
 
 
 def default_lrs(low: float = DEFAULT_GRID[0], high: float = DEFAULT_GRID[1], num=DEFAULT_GRID[2]):
-    """The default log-spaced grid of learning rates."""
+    """The default log-spaced grid of learning rates.
+
+    Args:
+        low: the smallest learning rate.
+        high: the largest learning rate.
+        num: how many learning rates.
+    """
     return np.geomspace(low, high, num)
 
 
@@ -83,12 +89,33 @@ def loss_differential(
     """One-step loss differentials over a log grid of LRs with confidence intervals.
 
     For each of ``num_subsamples`` batches, ΔL = L(after one step at lr) − L(before)
-    for every LR in ``lrs`` (default: 50 points log-spaced over 1e-7…10), each
-    step taken from the optimizer state the model had before the probe. With
-    ``holdout=True`` L is measured on a different batch than the gradient's
-    (generalising vs memorising decrease). ``method`` is ``"auto"`` (affine fast
-    path, brute force where the optimizer is not affine in the LR), ``"affine"``
-    or ``"brute_force"``. The model is left exactly as it was.
+    for every LR in ``lrs``, each step taken from the optimizer state the model had
+    before the probe. The model is left exactly as it was, even when the probe raises.
+
+    Args:
+        model: a compiled ``keras.Model`` with a constant learning rate; the step is
+            its own optimizer's update, the loss its compiled loss.
+        x: the training inputs, as ``fit`` takes them: arrays (or dicts / lists of
+            them), a ``tf.data.Dataset``, a ``keras.utils.PyDataset`` or any other
+            re-iterable of batches (e.g. a torch ``DataLoader``).
+        y: the targets when ``x`` holds arrays; ``None`` for datasets.
+        lrs: the learning rates to measure (default: 50 points log-spaced over
+            1e-7…10, :func:`default_lrs`).
+        num_subsamples: how many batches (at least 2).
+        batch_size: the batch size for array data.
+        confidence: the level of the t and bootstrap intervals, in ``(0, 1)``.
+        holdout: measure L on another batch than the gradient's (a generalising
+            rather than a memorising decrease).
+        method: ``"auto"`` (the affine fast path, brute force where the optimizer's
+            update is not affine in the LR), ``"affine"`` (raise where it is not) or
+            ``"brute_force"`` (one real step per LR).
+        sample_weight: per-sample weights for array data.
+        seed: seeds the local generators that draw batches and bootstrap resamples.
+        verbose: 0 for silence, 1 for a progress bar.
+
+    Returns:
+        A :class:`~kt_lr.results.LossDifferentialResult`: ΔL per subsample and LR, its
+        statistics and intervals, the best LR by each rule, the method used and why.
     """
     grid = check_lr_grid(default_lrs() if lrs is None else lrs)
     num_subsamples = check_count("num_subsamples", num_subsamples, 2)

@@ -24,17 +24,14 @@ and up to the edge (at least ``decades_above`` above it).
 
 Why the valley too: the two picks fail in different ways (the valley on one
 noisy trajectory or on attention models, ``edge / divisor`` on a noisy edge), so
-the mean of their logarithms halves the error of whichever is off. Trained on
-the benchmark (``benchmarks/RESULTS.md``, 7 tasks x 5 probe seeds), it improved
-every figure over ``edge / 3`` alone: median regret 1.17 -> 1.14, worst task
-3.37 -> 2.78, worst single probe 131 -> 3.9, spread of the pick 28 -> 13.
+the mean of their logarithms shrinks the error of whichever is off.
 
-Why 3 and 1.5: on the benchmark tasks whose best LR is set by optimisation
-(SGD, Adam, attention, CNN), the best constant LR for a fixed budget sat 2-3x
-below the edge (``benchmarks/RESULTS.md``); a task whose best LR is set by
-overfitting within the budget sits far lower (~50x on a 455-sample binary task)
-and no one-step or training-loss signal sees it, so the interval reaches
-~1.5 decades below the pick for the search to find it.
+Why ``divisor`` 3 and ``decades_below`` 1.5: where the best LR is set by
+optimisation, the best constant LR for a fixed budget sat a few times below the
+edge; where it is set by overfitting within the budget it sits far lower, and no
+one-step or training-loss signal sees it, so the interval reaches well below the
+pick for the search to find it. The measured figures behind these choices (regret
+of each rule, per task) are in ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -66,12 +63,20 @@ def range_test_edge(result: RangeTestResult) -> float | None:
     despiked, cut where a running median diverges, centred Savitzky-Golay): the
     sweep's EMA lags by tens of steps and the noisy tail past the edge can dip
     anywhere, so neither gives a stable minimum.
+
+    Args:
+        result: a range test's result.
     """
     return curve_edge(result.lrs, result.losses)
 
 
 def curve_edge(lrs: np.ndarray, losses: np.ndarray) -> float | None:
-    """:func:`range_test_edge` on raw arrays of a sweep's LRs and per-step losses."""
+    """:func:`range_test_edge` on raw arrays of a sweep's LRs and per-step losses.
+
+    Args:
+        lrs: the learning rate of every step (increasing).
+        losses: the training loss of every step.
+    """
     lrs, _, curve = suggest.prepare_curve(lrs, losses)
     if len(curve) < 5:
         return None
@@ -82,7 +87,11 @@ def curve_edge(lrs: np.ndarray, losses: np.ndarray) -> float | None:
 
 
 def edge_at_top_note(top: float) -> str:
-    """Why an edge at the top of the probed range (``top``) makes the pick a lower bound."""
+    """Why an edge at the top of the probed range makes the pick a lower bound, in words.
+
+    Args:
+        top: the largest learning rate probed.
+    """
     return (
         f"the loss still fell near the top of the probed range ({top:.3g}): the edge of "
         "stability may lie above it and the pick be too low; probe higher "
@@ -91,7 +100,13 @@ def edge_at_top_note(top: float) -> str:
 
 
 def differential_edge(result: LossDifferentialResult) -> float | None:
-    """Largest LR whose whole CI of ΔL is below zero, else the LR of the lowest mean."""
+    """Largest LR whose whole CI of ΔL is below zero, else the LR of the lowest mean.
+
+    ``None`` when no LR lowered the loss on average.
+
+    Args:
+        result: a loss-differential result.
+    """
     best = result.best
     edge = best.get("largest_negative")
     if edge is None:
@@ -105,6 +120,17 @@ def differential_edge(result: LossDifferentialResult) -> float | None:
     return float(edge)
 
 
+_LABELS = {"range_test": "range test", "differential": "loss differentials"}
+
+
+def _record(candidates: dict, edges: dict, probe: str, found: dict, edge) -> None:
+    """Keep a probe's candidate LRs (as ``probe:name``) and its edge, when it has one."""
+    candidates.update({f"{probe}:{k}": v for k, v in found.items()})
+    candidates[f"{probe}:edge"] = edge
+    if edge is not None:
+        edges[_LABELS[probe]] = edge
+
+
 def fuse(
     range_test: RangeTestResult | None,
     differential: LossDifferentialResult | None,
@@ -115,10 +141,27 @@ def fuse(
     max_disagreement: float = DEFAULTS["max_disagreement"],
     bounds: tuple[float, float] | None = None,
 ) -> LRFinding:
-    """Combine the two probe results into an :class:`LRFinding` (see module doc).
+    """Combine the two probe results into an :class:`LRFinding` (see the module doc).
 
-    ``bounds`` clips the answer into the range that was probed. Raises
-    ``RuntimeError`` when neither probe found a learning rate that lowers the loss.
+    Args:
+        range_test: the range test's result, or ``None``.
+        differential: the loss differentials' result, or ``None``.
+        divisor: the pick starts from the edge of stability divided by this (>= 1).
+        decades_below: how many decades the search interval reaches below the pick (>= 0).
+        decades_above: how many decades it reaches above the pick at least (>= 0); it
+            always reaches the edge.
+        max_disagreement: when the two edges differ by more decades than this (>= 0),
+            the loss differentials' edge alone is trusted; else their geometric mean.
+        bounds: ``(low, high)``, the range that was probed: the answer is clipped into
+            it and an edge near ``high`` is flagged.
+
+    Returns:
+        An :class:`~kt_lr.results.LRFinding` with the pick, the interval, the candidates
+        and the reasons.
+
+    Raises:
+        ValueError: for a bad coefficient (the message names it and the fix).
+        RuntimeError: when neither probe found a learning rate that lowers the loss.
     """
     divisor, decades_below, decades_above, max_disagreement = check_fuse_options(
         divisor, decades_below, decades_above, max_disagreement
@@ -127,22 +170,18 @@ def fuse(
     candidates: dict[str, float | None] = {}
     edges: dict[str, float] = {}
     if range_test is not None:
-        candidates.update({f"range_test:{k}": v for k, v in range_test.suggestions.items()})
         rt_edge = range_test_edge(range_test)
-        candidates["range_test:edge"] = rt_edge
+        _record(candidates, edges, "range_test", range_test.suggestions, rt_edge)
         if rt_edge is not None:
-            edges["range test"] = rt_edge
             reasons.append(
                 f"range test: smoothed loss lowest at lr={rt_edge:.3g} ({range_test.stop_reason})"
             )
         else:
             reasons.append("range test: the smoothed loss never went down")
     if differential is not None:
-        candidates.update({f"differential:{k}": v for k, v in differential.best.items()})
         ld_edge = differential_edge(differential)
-        candidates["differential:edge"] = ld_edge
+        _record(candidates, edges, "differential", differential.best, ld_edge)
         if ld_edge is not None:
-            edges["loss differentials"] = ld_edge
             rule = (
                 f"largest LR whose {differential.confidence:.0%} CI of ΔL stays below zero"
                 if differential.best.get("largest_negative") is not None

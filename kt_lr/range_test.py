@@ -25,14 +25,26 @@ from kt_lr.validation import (
 
 
 def lr_schedule(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp") -> np.ndarray:
-    """The learning rate of every step: geometric (``"exp"``) or linear."""
+    """The learning rate of every step: geometric (``"exp"``) or linear.
+
+    Args:
+        start_lr: the first step's learning rate.
+        end_lr: the last step's learning rate.
+        num_steps: how many steps.
+        mode: ``"exp"`` (geometric spacing) or ``"linear"``.
+    """
     if mode == "exp":
         return np.geomspace(start_lr, end_lr, num_steps)
     return np.linspace(start_lr, end_lr, num_steps)
 
 
 def first_forward(model, batch) -> None:
-    """Build the model on one batch and fail clearly when the data does not fit it."""
+    """Build the model on one batch and fail clearly when the data does not fit it.
+
+    Args:
+        model: the compiled ``keras.Model``.
+        batch: one ``(x, y, sample_weight)`` batch of the user's data.
+    """
     with data_fits_model():
         state.ensure_built(model, batch)
         model(batch[0], training=False)
@@ -66,7 +78,33 @@ def range_test(
     Stops early when the smoothed loss exceeds ``diverge_factor`` times its
     minimum or becomes NaN/inf. With ``validation_data`` the loss on a fixed
     set of held-out batches is recorded after every step too. The model's
-    weights, optimizer state and learning rate are restored afterwards.
+    weights, optimizer state and learning rate are restored afterwards, even
+    when the probe raises.
+
+    Args:
+        model: a compiled ``keras.Model`` with a constant learning rate; it is trained
+            with its own optimizer and loss, batch by batch as ``fit`` would.
+        x: the training inputs, as ``fit`` takes them: arrays (or dicts / lists of
+            them), a ``tf.data.Dataset``, a ``keras.utils.PyDataset`` or any other
+            re-iterable of batches (e.g. a torch ``DataLoader``).
+        y: the targets when ``x`` holds arrays; ``None`` for datasets.
+        start_lr: the learning rate of the first step.
+        end_lr: the learning rate of the last step.
+        num_steps: how many training steps the sweep takes (at least 5).
+        batch_size: the batch size for array data.
+        mode: ``"exp"`` (geometric LR steps) or ``"linear"``.
+        smoothing: the factor of the loss's exponential moving average, in ``[0, 1)``.
+        diverge_factor: stop once the smoothed loss exceeds this many times its
+            minimum (a number > 1).
+        validation_data: ``(x_val, y_val)``, ``(x_val, y_val, sample_weight)`` or a
+            dataset; its loss on up to 2 fixed batches is recorded after every step.
+        sample_weight: per-sample weights for array data.
+        seed: seeds the local generator that shuffles array data.
+        verbose: 0 for silence, 1 for a progress bar.
+
+    Returns:
+        A :class:`~kt_lr.results.RangeTestResult`: the LRs, losses, smoothed losses,
+        why the sweep stopped, each heuristic's suggestion and a pick with reasons.
     """
     start_lr, end_lr = check_lr_bounds(start_lr, end_lr)
     num_steps = check_count("num_steps", num_steps, 5)
@@ -153,7 +191,17 @@ def range_test(
 def summarize_curve(
     lrs, losses, smoothed, *, val_losses=None, stop_step=None, stop_reason="", settings=None
 ) -> RangeTestResult:
-    """Run every suggestion heuristic over a recorded curve and build the result."""
+    """Run every suggestion heuristic over a recorded curve and build the result.
+
+    Args:
+        lrs: the learning rate of every recorded step.
+        losses: the training loss of every step.
+        smoothed: the loss's exponential moving average (as the sweep computed it).
+        val_losses: the held-out loss after every step, or ``None``.
+        stop_step: the number of steps taken (default: ``len(lrs)``).
+        stop_reason: why the sweep stopped, in words.
+        settings: the probe's settings, kept in the result.
+    """
     found = suggest.suggest_all(lrs, losses, smoothed=smoothed)
     suggestions = {k: (None if s is None else float(s.lr)) for k, s in found.items()}
     reasons = [s.reason for s in found.values() if s is not None]

@@ -50,7 +50,12 @@ def _model_variables(model) -> list:
 
 
 def ensure_built(model, example_batch=None) -> None:
-    """Build the model (from one batch if needed) and its optimizer's variables."""
+    """Build the model (from one batch if needed) and its optimizer's variables.
+
+    Args:
+        model: a compiled ``keras.Model``.
+        example_batch: an ``(x, y, sample_weight)`` batch to build an unbuilt model on.
+    """
     if not model.built or not model.trainable_variables:
         check_buildable(example_batch)
         model(example_batch[0], training=False)
@@ -60,7 +65,11 @@ def ensure_built(model, example_batch=None) -> None:
 
 
 def snapshot(model) -> Snapshot:
-    """Record the model's and its optimizer's state (the optimizer must be built)."""
+    """Record the model's and its optimizer's state (the optimizer must be built).
+
+    Args:
+        model: a compiled, built ``keras.Model``.
+    """
     mvars = _model_variables(model)
     ovars = list(model.optimizer.variables)
     return Snapshot(
@@ -74,7 +83,14 @@ def snapshot(model) -> Snapshot:
 
 @contextmanager
 def preserved(model):
-    """Context manager: whatever happens inside, the model's state is put back."""
+    """Context manager: whatever happens inside, the model's state is put back.
+
+    On torch, the global generator is forked too, so the caller's random stream is
+    left as it was.
+
+    Args:
+        model: a compiled, built ``keras.Model``; yields its :class:`Snapshot`.
+    """
     snap = snapshot(model)
     with _torch_generator_forked():
         try:
@@ -97,7 +113,12 @@ def _torch_generator_forked():
 
 
 def state_equal(a: Snapshot, b: Snapshot) -> bool:
-    """True when two snapshots hold bit-for-bit identical values."""
+    """True when two snapshots hold bit-for-bit identical values.
+
+    Args:
+        a: a snapshot.
+        b: another snapshot.
+    """
     if len(a.model_values) != len(b.model_values):
         return False
     if len(a.optimizer_values) != len(b.optimizer_values):

@@ -47,6 +47,10 @@ def t_interval(deltas, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray
 
     ``mean ± t_{(1+confidence)/2, M-1} * std(ddof=1) / sqrt(M)``; columns with a
     non-finite entry get ``nan`` bounds.
+
+    Args:
+        deltas: ΔL, shape ``(subsamples >= 2, learning rates)``.
+        confidence: the interval's level, strictly between 0 and 1.
     """
     confidence = check_confidence(confidence)
     arr, finite = _deltas_and_finite(deltas)
@@ -71,6 +75,12 @@ def bootstrap_interval(
     ``(1 ± confidence) / 2`` percentiles of the resampled means. ``rng`` is a seed
     or a ``np.random.Generator``; numpy's global state is never used. Columns with
     a non-finite entry get ``nan`` bounds.
+
+    Args:
+        deltas: ΔL, shape ``(subsamples >= 2, learning rates)``.
+        confidence: the interval's level, strictly between 0 and 1.
+        n_boot: how many resamples (an integer >= 1).
+        rng: a seed or a ``np.random.Generator`` (``None``: fresh entropy).
     """
     confidence = check_confidence(confidence)
     arr, finite = _deltas_and_finite(deltas)
@@ -97,6 +107,12 @@ def summarize(
     Keys: ``mean``, ``median``, ``std`` (ddof=1) over each column's finite entries;
     ``t_low``/``t_high`` (:func:`t_interval`); ``boot_low``/``boot_high``
     (:func:`bootstrap_interval`); ``finite`` (True where every entry is finite).
+
+    Args:
+        deltas: ΔL, shape ``(subsamples >= 2, learning rates)``.
+        confidence: the interval's level, strictly between 0 and 1.
+        n_boot: how many bootstrap resamples (an integer >= 1).
+        rng: a seed or a ``np.random.Generator`` for the bootstrap.
     """
     arr, finite = _deltas_and_finite(deltas)
     clean = np.where(np.isfinite(arr), arr, np.nan)
@@ -137,6 +153,11 @@ def best_lr_rules(lrs, summary: dict) -> dict[str, float | None]:
       positive or diverging region is not picked.
 
     Ties go to the smaller LR. A rule with no answer gives ``None``.
+
+    Args:
+        lrs: the learning rates of the columns (1-D, strictly increasing).
+        summary: the statistics of :func:`summarize` (at least ``mean``, ``median``,
+            ``t_low`` and ``t_high``, one value per LR).
     """
     grid = check_1d(lrs, "lrs")
     check_increasing(

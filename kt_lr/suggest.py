@@ -122,6 +122,10 @@ def ema_smooth(losses, beta: float = 0.98) -> np.ndarray:
     ``avg_i = beta * avg_{i-1} + (1 - beta) * x_i`` (``avg_{-1} = 0``) and
     ``out_i = avg_i / (1 - beta ** (i + 1))``. Once an input is non-finite the
     average is meaningless, so that output and every later one is ``nan``.
+
+    Args:
+        losses: the losses, 1-D.
+        beta: the averaging factor, in ``[0, 1)``.
     """
     x = check_1d(losses, "losses")
     beta = check_smoothing("beta", beta)
@@ -149,6 +153,12 @@ def savgol_smooth(values, window: int | None = None, polyorder: int = 2) -> np.n
     ``polyorder + 2`` and at most ``len``; a curve too short for any window
     (``len <= polyorder``) is returned as a copy. ``values`` must be finite.
     A polynomial of degree ``<= polyorder`` comes back unchanged.
+
+    Args:
+        values: the curve, 1-D and finite.
+        window: an odd window length with ``polyorder < window <= len(values)``, or
+            ``None`` to choose it from the length.
+        polyorder: the degree of the local polynomials (an integer >= 0).
     """
     x = check_1d(values, "values")
     check_finite(x)
@@ -172,6 +182,11 @@ def despike(values, half_window: int = 3, n_sigmas: float = 3.0) -> np.ndarray:
     The last ``half_window`` points are left alone: without points to their right
     a jump there cannot be told from the start of a divergence. ``values`` must
     be finite; arrays shorter than ``2 * half_window + 1`` come back as a copy.
+
+    Args:
+        values: the curve, 1-D and finite.
+        half_window: neighbours on each side that a point is compared with (>= 1).
+        n_sigmas: how many robust standard deviations make a spike (> 0).
     """
     x = check_1d(values, "values")
     check_finite(x)
@@ -197,6 +212,11 @@ def divergence_index(smoothed, diverge_factor: float = 4.0) -> int | None:
     ``diverge_factor * smoothed[0]``. The ratio test assumes positive losses: while
     the running minimum is ``<= 0`` only non-finite values count. ``None`` if the
     curve never diverges.
+
+    Args:
+        smoothed: the (smoothed) loss curve, 1-D.
+        diverge_factor: how many times its running minimum counts as divergence (a
+            finite number > 1).
     """
     x = check_1d(smoothed, "smoothed")
     factor = check_diverge_factor(diverge_factor)
@@ -214,7 +234,14 @@ def prepare_curve(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The heuristics' view of a curve: ``(lrs, despiked losses, smoothed)``, all cut
     before the first non-finite loss and before the divergence point (see the
-    module docstring). The arrays may be shorter than ``MIN_POINTS``."""
+    module docstring). The arrays may be shorter than ``MIN_POINTS``.
+
+    Args:
+        lrs: the learning rates of the sweep (1-D, finite, positive, increasing).
+        losses: the loss at every LR (same length; the tail may be nan/inf).
+        diverge_factor: the curve is cut where its running median exceeds this many
+            times its running minimum (a finite number > 1).
+    """
     lrs, losses = check_curve(lrs, losses)
     factor = check_diverge_factor(diverge_factor)
     n = _first_nonfinite(losses)
@@ -239,10 +266,14 @@ def steepest(lrs, losses, *, diverge_factor: float = 4.0) -> Suggestion | None:
 
     A derivative amplifies noise, so it is taken of a wider Savitzky-Golay fit than
     the other heuristics use: a window of about a quarter of the usable points
-    instead of a tenth (on 100 noisy steps this cuts the run-to-run spread of the
-    answer several-fold). The first and last ~5% of the usable points (at least one
-    each) are ignored because the smoothing is least reliable at the edges.
+    instead of a tenth (less run-to-run spread of the answer on noisy curves). The
+    first and last ~5% of the usable points (at least one each) are ignored because
+    the smoothing is least reliable at the edges.
     ``None`` when the curve has no descent or fewer than ``MIN_POINTS`` usable points.
+
+    Args:
+        lrs, losses, diverge_factor: the curve and where it is cut, as for
+            :func:`prepare_curve`.
     """
     return _steepest(*prepare_curve(lrs, losses, diverge_factor))
 
@@ -291,6 +322,10 @@ def valley(lrs, losses, *, diverge_factor: float = 4.0) -> Suggestion | None:
     answer is the first point of that span whose loss has covered 2/3 of the
     span's drop, measured in loss, so it does not depend on where the sweep began.
     ``None`` when the curve has no descent.
+
+    Args:
+        lrs, losses, diverge_factor: the curve and where it is cut, as for
+            :func:`prepare_curve`.
     """
     return _valley(*prepare_curve(lrs, losses, diverge_factor))
 
@@ -316,6 +351,10 @@ def minimum_div10(lrs, losses, *, diverge_factor: float = 4.0) -> Suggestion | N
     """The "min/10" rule: the LR at the minimum of the smoothed loss divided by 10.
 
     Clipped to ``lrs[0]``. ``None`` when the minimum is the first point (no descent).
+
+    Args:
+        lrs, losses, diverge_factor: the curve and where it is cut, as for
+            :func:`prepare_curve`.
     """
     return _minimum_div10(*prepare_curve(lrs, losses, diverge_factor))
 
@@ -355,6 +394,15 @@ def slide(
     and clipped to the usable LR range, is the answer. ``None`` when no step
     qualifies. (Our own rule; with ``thresh=0.005`` over 15 steps the window must
     fall by 7.5% of the loss range.)
+
+    Args:
+        lrs: the learning rates of the sweep (1-D, finite, positive, increasing).
+        losses: the loss at every LR (same length; the tail may be nan/inf).
+        lr_diff: the window, in steps (an integer >= 1).
+        thresh: the fall per step, as a fraction of the loss range (>= 0).
+        adjust_value: the answer is multiplied by this (> 0).
+        diverge_factor: the curve is cut where its running median exceeds this many
+            times its running minimum (a finite number > 1).
     """
     lr_diff = check_whole("lr_diff", lr_diff, 1)
     thresh = check_nonnegative_float("thresh", thresh)
@@ -406,6 +454,13 @@ def suggest_all(
     an EMA lags a real divergence (so it never cuts earlier than the heuristics'
     own cut) and holds one early spike for dozens of steps (so it would cut at the
     spike and lose the whole curve).
+
+    Args:
+        lrs: the learning rates of the sweep (1-D, finite, positive, increasing).
+        losses: the loss at every LR (same length; the tail may be nan/inf).
+        smoothed: a smoothed curve of the same length, or ``None``.
+        diverge_factor: the curve is cut where its running median exceeds this many
+            times its running minimum (a finite number > 1).
     """
     lrs, losses = check_curve(lrs, losses)
     if smoothed is not None:
@@ -437,6 +492,12 @@ def interval_from_curve(
     back up does not count). ``None`` when there is no descent.
     A lagging curve (an EMA) shifts the band to larger LRs; the heuristics' own
     zero-lag curve is ``prepare_curve(lrs, losses)[2]`` on ``prepare_curve(...)[0]``.
+
+    Args:
+        lrs: the learning rates (1-D, finite, positive, increasing).
+        smoothed: the smoothed loss at every LR (same length).
+        diverge_factor: the curve is cut where it exceeds this many times its running
+            minimum (a finite number > 1).
     """
     lrs, c = check_curve(lrs, smoothed)
     cut = divergence_index(c, diverge_factor)

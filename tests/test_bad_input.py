@@ -5,6 +5,7 @@ from conftest import make_model
 
 import kt_lr
 from kt_lr import state
+from kt_lr.data import BatchStream, fixed_batches
 
 PROBES = ["range_test", "loss_differential", "find_lr"]
 
@@ -110,3 +111,68 @@ def test_find_lr_unknown_option(data):
     x, y = data
     with pytest.raises(TypeError, match="num_stepz"):
         kt_lr.find_lr(make_model(), x, y, verbose=0, num_stepz=10)
+
+
+class _Batches(keras.utils.PyDataset):
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, i):
+        return self.batches[i]
+
+
+def _dataset(x, y, batch_size):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda x, y: BatchStream(None), "`x` is None"),
+        (lambda x, y: BatchStream(x, y, batch_size=0), "batch_size"),
+        (lambda x, y: BatchStream(x, y, batch_size=True), "batch_size"),
+        (lambda x, y: BatchStream(x, np.float32(1.0)), "leading sample dimension"),
+        (lambda x, y: BatchStream(_dataset(x, y, 32), y), "`y` must be None"),
+        (lambda x, y: BatchStream(_dataset(x[:0], y[:0], 32)), "empty"),
+        (lambda x, y: BatchStream(_dataset(x, y, 1000)), "single batch"),
+        (lambda x, y: BatchStream(_Batches([])), "empty"),
+    ],
+)
+def test_data_errors_say_what_to_do(data, make, match):
+    x, y = data
+    with pytest.raises(ValueError, match=match):
+        make(x, y)
+
+
+@pytest.mark.parametrize(
+    "batches, match",
+    [
+        ([(1, 2, 3, 4)] * 3, "4 parts"),
+        ([()] * 3, "0 parts"),
+        ([(np.zeros((0, 8)), np.zeros((0, 1)))] * 3, "empty batch"),
+    ],
+)
+def test_bad_batches_from_a_dataset(batches, match):
+    with pytest.raises(ValueError, match=match):
+        BatchStream(_Batches(batches)).next_batch()
+
+
+def test_a_dataset_that_yields_nothing(data):
+    x, y = data
+
+    class Nothing:
+        def __iter__(self):
+            return iter(())
+
+    with pytest.raises(ValueError, match="yielded no batches"):
+        BatchStream(Nothing()).next_batch()
+    with pytest.raises(ValueError, match="`validation_data` is empty"):
+        fixed_batches((x[:0], y[:0]), batch_size=32)
+    with pytest.raises(ValueError, match="`validation_data` yielded no batches"):
+        fixed_batches(Nothing(), batch_size=32)

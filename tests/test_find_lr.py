@@ -57,3 +57,20 @@ def test_find_lr_warns_when_the_loss_still_falls_at_end_lr(data):
             make_model(), x, y, seed=0, verbose=0, end_lr=1e-4, num_steps=30, num_subsamples=6
         )
     assert f.settings["edge_at_top"] and f.lr <= 1e-4
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("decades_below", -1.0), ("decades_above", float("nan")), ("max_disagreement", -2)],
+)
+def test_find_lr_checks_the_fusion_options_before_probing(data, option, value):
+    x, y = data
+    model = make_model()
+    before = model.get_weights()
+    # checked first: the error names the option even though `model` is no model at all
+    with pytest.raises(ValueError, match=f"`{option}`"):
+        kt_lr.find_lr(object(), x, y, verbose=0, **{option: value})
+    with pytest.raises(ValueError, match=f"`{option}`.*e.g."):
+        kt_lr.find_lr(model, x, y, verbose=0, **{option: value})
+    for w0, w1 in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(w0, w1)

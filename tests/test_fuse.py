@@ -108,6 +108,38 @@ def test_nothing_learned_is_a_clear_error():
         fuse(rt_result(1e-2), None, divisor=0.5)
 
 
+@pytest.mark.parametrize(
+    "option, value, minimum",
+    [
+        ("divisor", 0.5, ">= 1"),
+        ("divisor", float("nan"), ">= 1"),
+        ("decades_below", -1.0, ">= 0"),
+        ("decades_below", float("inf"), ">= 0"),
+        ("decades_above", -0.5, ">= 0"),
+        ("decades_above", "0.5", ">= 0"),
+        ("max_disagreement", -1, ">= 0"),
+        ("max_disagreement", None, ">= 0"),
+    ],
+)
+def test_bad_coefficients_name_the_argument_and_the_fix(option, value, minimum):
+    with pytest.raises(ValueError, match=rf"`{option}` must be a finite number {minimum}") as err:
+        fuse(rt_result(1e-2), ld_result(2e-2, 1e-2), **{option: value})
+    assert repr(value) in str(err.value) and "e.g." in str(err.value)
+
+
+def test_edge_coefficients_are_allowed():
+    f = fuse(
+        rt_result(1e-2),
+        ld_result(2e-2, 1e-2),
+        divisor=1,
+        decades_below=0,
+        decades_above=0,
+        max_disagreement=0,
+    )
+    assert f.low == pytest.approx(f.lr) and f.high >= f.lr
+    assert f.settings["divisor"] == 1.0 and isinstance(f.settings["max_disagreement"], float)
+
+
 def test_finding_frames_and_dict():
     f = fuse(rt_result(1e-2), ld_result(2e-2, 1e-2))
     d = f.to_dict()
