@@ -5,13 +5,14 @@ grid: ΔL = L(weights after one optimizer step at that LR) − L(weights before)
 always from the optimizer state the model had before the probe.
 
 Fast path: one optimizer update is affine in the learning rate,
-``w'(lr) = a + lr·d``. Per subsample we compute the gradient once, run the
-optimizer's own update at LR 0 and LR 1 (restoring weights and optimizer
-variables in-graph after each), and evaluate the loss at ``a + lr·d`` for the
-whole grid with forward passes only, all in one compiled function. Affinity is
-checked at run time on a third LR; where it fails (custom optimizers, loss
-scaling, EMA overwrites, ...) the brute-force path takes a real optimizer step
-per LR instead, and the result says so.
+``w'(lr) = a + lr·d``. Per subsample the backend's engine (:mod:`kt_lr.engines`)
+computes the gradient once, runs the optimizer's own update at LR 0 and LR 1 from
+the unchanged state, and evaluates the loss at ``a + lr·d`` for the whole grid with
+forward passes only, all in one compiled function. Affinity is checked at run time
+on two more LRs; where it fails (custom optimizers, EMA overwrites, Adafactor's
+clipping, ...) the brute-force path takes a real optimizer step per LR instead, and
+the result says so. This module draws the batches, groups same-shaped subsamples
+into stacks for the engine, and turns the differentials into statistics.
 """
 
 from __future__ import annotations

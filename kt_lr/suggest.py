@@ -36,18 +36,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 from scipy.signal import savgol_filter
 
-from kt_lr.validation import (
-    check_1d,
-    check_curve,
-    check_diverge_factor,
-    check_finite,
-    check_nonnegative_float,
-    check_positive_float,
-    check_same_length,
-    check_savgol_window,
-    check_smoothing,
-    check_whole,
-)
+from kt_lr import validation
 
 __all__ = [
     "HEURISTICS",
@@ -127,8 +116,8 @@ def ema_smooth(losses, beta: float = 0.98) -> np.ndarray:
         losses: the losses, 1-D.
         beta: the averaging factor, in ``[0, 1)``.
     """
-    x = check_1d(losses, "losses")
-    beta = check_smoothing("beta", beta)
+    x = validation.check_1d(losses, "losses")
+    beta = validation.check_smoothing("beta", beta)
     out = np.full(x.shape, np.nan)
     avg = 0.0
     for i in range(_first_nonfinite(x)):
@@ -160,16 +149,16 @@ def savgol_smooth(values, window: int | None = None, polyorder: int = 2) -> np.n
             ``None`` to choose it from the length.
         polyorder: the degree of the local polynomials (an integer >= 0).
     """
-    x = check_1d(values, "values")
-    check_finite(x)
-    polyorder = check_whole("polyorder", polyorder, 0)
+    x = validation.check_1d(values, "values")
+    validation.check_finite(x)
+    polyorder = validation.check_whole("polyorder", polyorder, 0)
     n = x.size
     if window is None:
         window = _auto_window(n, polyorder, 10)
         if window <= polyorder:
             return x.copy()
     else:
-        window = check_savgol_window(window, polyorder, n)
+        window = validation.check_savgol_window(window, polyorder, n)
     return savgol_filter(x, window, polyorder, mode="interp")
 
 
@@ -188,10 +177,10 @@ def despike(values, half_window: int = 3, n_sigmas: float = 3.0) -> np.ndarray:
         half_window: neighbours on each side that a point is compared with (>= 1).
         n_sigmas: how many robust standard deviations make a spike (> 0).
     """
-    x = check_1d(values, "values")
-    check_finite(x)
-    h = check_whole("half_window", half_window, 1)
-    n_sigmas = check_positive_float("n_sigmas", n_sigmas)
+    x = validation.check_1d(values, "values")
+    validation.check_finite(x)
+    h = validation.check_whole("half_window", half_window, 1)
+    n_sigmas = validation.check_positive_float("n_sigmas", n_sigmas)
     if x.size < 2 * h + 1:
         return x.copy()
     padded = np.concatenate([np.full(h, np.nan), x, np.full(h, np.nan)])
@@ -218,8 +207,8 @@ def divergence_index(smoothed, diverge_factor: float = 4.0) -> int | None:
         diverge_factor: how many times its running minimum counts as divergence (a
             finite number > 1).
     """
-    x = check_1d(smoothed, "smoothed")
-    factor = check_diverge_factor(diverge_factor)
+    x = validation.check_1d(smoothed, "smoothed")
+    factor = validation.check_diverge_factor(diverge_factor)
     n_fin = _first_nonfinite(x)
     if n_fin:
         run_min = np.minimum.accumulate(x[:n_fin])
@@ -242,8 +231,8 @@ def prepare_curve(
         diverge_factor: the curve is cut where its running median exceeds this many
             times its running minimum (a finite number > 1).
     """
-    lrs, losses = check_curve(lrs, losses)
-    factor = check_diverge_factor(diverge_factor)
+    lrs, losses = validation.check_curve(lrs, losses)
+    factor = validation.check_diverge_factor(diverge_factor)
     n = _first_nonfinite(losses)
     clean = despike(losses[:n])
     if n:
@@ -396,17 +385,15 @@ def slide(
     fall by 7.5% of the loss range.)
 
     Args:
-        lrs: the learning rates of the sweep (1-D, finite, positive, increasing).
-        losses: the loss at every LR (same length; the tail may be nan/inf).
+        lrs, losses, diverge_factor: the curve and where it is cut, as for
+            :func:`prepare_curve`.
         lr_diff: the window, in steps (an integer >= 1).
         thresh: the fall per step, as a fraction of the loss range (>= 0).
         adjust_value: the answer is multiplied by this (> 0).
-        diverge_factor: the curve is cut where its running median exceeds this many
-            times its running minimum (a finite number > 1).
     """
-    lr_diff = check_whole("lr_diff", lr_diff, 1)
-    thresh = check_nonnegative_float("thresh", thresh)
-    adjust_value = check_positive_float("adjust_value", adjust_value)
+    lr_diff = validation.check_whole("lr_diff", lr_diff, 1)
+    thresh = validation.check_nonnegative_float("thresh", thresh)
+    adjust_value = validation.check_positive_float("adjust_value", adjust_value)
     return _slide(*prepare_curve(lrs, losses, diverge_factor), lr_diff, thresh, adjust_value)
 
 
@@ -456,16 +443,14 @@ def suggest_all(
     spike and lose the whole curve).
 
     Args:
-        lrs: the learning rates of the sweep (1-D, finite, positive, increasing).
-        losses: the loss at every LR (same length; the tail may be nan/inf).
+        lrs, losses, diverge_factor: the curve and where it is cut, as for
+            :func:`prepare_curve`.
         smoothed: a smoothed curve of the same length, or ``None``.
-        diverge_factor: the curve is cut where its running median exceeds this many
-            times its running minimum (a finite number > 1).
     """
-    lrs, losses = check_curve(lrs, losses)
+    lrs, losses = validation.check_curve(lrs, losses)
     if smoothed is not None:
-        smoothed = check_1d(smoothed, "smoothed")
-        check_same_length(
+        smoothed = validation.check_1d(smoothed, "smoothed")
+        validation.check_same_length(
             "smoothed", smoothed, losses, "pass the curve smoothed from these losses or None"
         )
         cut = _first_nonfinite(smoothed)
@@ -499,7 +484,7 @@ def interval_from_curve(
         diverge_factor: the curve is cut where it exceeds this many times its running
             minimum (a finite number > 1).
     """
-    lrs, c = check_curve(lrs, smoothed)
+    lrs, c = validation.check_curve(lrs, smoothed)
     cut = divergence_index(c, diverge_factor)
     if cut is not None:
         lrs, c = lrs[:cut], c[:cut]

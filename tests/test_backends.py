@@ -153,6 +153,14 @@ def test_engine_is_this_backends_and_cached(data):
     assert type(engine).__name__ == expected[BACKEND]
 
 
+def test_only_this_backends_engine_module_is_imported(data):
+    x, y = data
+    kt_lr.loss_differential(make_model(), x, y, lrs=LRS, num_subsamples=2, verbose=0)
+    modules = {b: f"kt_lr.engines.{b}" for b in ("tensorflow", "jax", "torch")}
+    assert modules.pop(BACKEND) in sys.modules
+    assert not set(modules.values()) & set(sys.modules)
+
+
 # -- the model is left exactly as it was -----------------------------------------------
 @pytest.mark.parametrize("probe", sorted(PROBES))
 def test_probes_restore_bit_for_bit(data, probe):

@@ -100,9 +100,11 @@ class Engine:
 
     # -- the backend's part ------------------------------------------------------------
     def affine(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
+        """``(bases[M], losses[M, K], devs[M])`` of a stack of subsamples (module doc)."""
         raise NotImplementedError
 
     def step(self, x, y, sw, xe, ye, swe, lr):
+        """``(base, after)``: one real update at ``lr`` (module doc)."""
         raise NotImplementedError
 
     def _grads(self, w0, nt0, o0, mv0, x, y, sw) -> list:
