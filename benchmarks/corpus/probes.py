@@ -139,8 +139,10 @@ def run_autolrtuner(spec, probe_seed: int = 0, subsamples: int = PEER_SUBSAMPLES
 
 def run(specs, out_dir: Path = PROBE_DIR, probe_seeds: int = 5, peer: bool = True, log=print):
     """Probe every task (cached per task and seed; resumable)."""
+    from benchmarks.corpus.truth import estimated_cost
+
     setup(threads=1)
-    for spec in specs:
+    for spec in sorted(specs, key=estimated_cost, reverse=True):  # the truth's order
         path = out_dir / f"{spec.name}.json"
         rec = load_json(path) or {"task": spec.name, "kt_lr": {}, "peers": {}}
         for s in range(probe_seeds):
