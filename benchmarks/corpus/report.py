@@ -214,5 +214,53 @@ def run(specs, truth_dir: Path, probe_dir: Path, quick: bool = False, log=print)
     suffix = "_quick" if quick else ""
     save_json(RESULTS / f"corpus{suffix}.json", rows)
     if not quick:
+        plot_curves(specs, truth_dir, probe_dir, RESULTS / "corpus_curves.png")
+        parts.append(
+            "\nEvery finished task's runs, fitted curves, cut and picks: "
+            "`benchmarks/results/corpus_curves.png`."
+        )
         update_results_md("Corpus: curve regret of every method", "\n".join(parts))
     return rows
+
+
+def plot_curves(specs, truth_dir: Path, probe_dir: Path, path: Path, cols: int = 4) -> Path | None:
+    """One panel per finished task: every run's final (dots) and best-epoch (crosses)
+    loss, both fitted curves, the divergence cut and the picks of kt_lr v1 and the valley."""
+    from matplotlib.figure import Figure
+
+    recs = [(s, truth.load_truth(s.name, truth_dir)) for s in specs]
+    recs = [(s, r) for s, r in recs if r and r.get("done")]
+    if not recs:
+        return None
+    rows = math.ceil(len(recs) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (spec, rec) in zip(axes, recs, strict=False):
+        init = truth.initial_loss(rec)
+        for target, marker, colour in (("final", "o", "C0"), ("best", "x", "C2")):
+            fn = truth.TARGETS[target]
+            lrs = [run["lr"] for run in rec["runs"].values()]
+            vals = [min(fn(run["val"]), init) for run in rec["runs"].values()]
+            ax.scatter(lrs, vals, s=9, marker=marker, color=colour, alpha=0.5)
+            curve = task_curve(rec, target)
+            ax.plot(10**curve.log_lrs, np.exp(curve.values), color=colour, label=f"{target} epoch")
+            ax.axvline(curve.best_lr, color=colour, lw=0.8, ls=":")
+            if curve.cut is not None:
+                ax.axvline(curve.cut, color="red", lw=0.8, ls="--")
+        probes = load_probes(spec.name, probe_dir)
+        if probes and probes.get("kt_lr"):
+            picks = method_picks(spec, probes)
+            ymin = ax.get_ylim()[0]
+            for m, colour in (("kt_lr v1 (fuse.py)", "C3"), ("rt:valley (fast.ai)", "C1")):
+                vals = [p for p in picks[m] if p]
+                ax.scatter(vals, [ymin] * len(vals), marker="^", color=colour, s=30, label=m)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{spec.name} ({spec.epochs} ep)", fontsize=9)
+    for ax in axes[len(recs) :]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.supxlabel("learning rate (red dashed: divergence cut; dotted: the curve's minimum)")
+    fig.supylabel("validation loss")
+    fig.savefig(path, dpi=80)
+    return path
