@@ -11,6 +11,7 @@ them) instead of somewhere in a search.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -148,3 +149,18 @@ def start_oracle_server(oracle: Any, address: str) -> tuple[Any, Any] | None:
 def stop_requested(servicer: Any) -> bool:
     """Whether the servicer has told a worker to stop (the search is over)."""
     return bool(servicer.stop_triggered)
+
+
+def tensorboard_dir(tuner: Any, log_dir: str, trial_id: str) -> str:
+    """Keras Tuner's TensorBoard log directory of a trial: ``<log_dir>/<trial id>/execution0``.
+
+    Asks the tuner (``Tuner._get_tensorboard_dir``, which a subclass may override) and
+    falls back to Keras Tuner 1.4's layout.
+    """
+    get = getattr(tuner, "_get_tensorboard_dir", None)
+    if callable(get):
+        try:
+            return str(get(log_dir, trial_id, 0))
+        except TypeError:
+            pass
+    return os.path.join(str(log_dir), str(trial_id), "execution0")

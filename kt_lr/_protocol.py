@@ -27,6 +27,7 @@ PROBE_ERROR = "kt_lr/error"
 PROBE_REASONS = "kt_lr/reasons"
 PROBE_ARTIFACTS = "kt_lr/artifacts"
 PROBE_OPTIMIZER = "kt_lr/optimizer"
+PROBE_NOTES = "kt_lr/notes"
 METRIC_PREFIX = "kt_lr/"
 METRIC_OK = "kt_lr/ok"
 METRIC_LR = "kt_lr/lr"
@@ -55,6 +56,8 @@ class ProbeAnswer:
         optimizer: the class name of the probe model's optimizer.
         artifacts: the folder the curves were saved to.
         error: why there is no usable finding (``None`` when there is one).
+        notes: what the worker saw that the user should hear about (e.g. the model's
+            optimizer does not use the learning-rate hyperparameter); the chief warns.
     """
 
     lr: float | None = None
@@ -66,6 +69,7 @@ class ProbeAnswer:
     optimizer: str | None = None
     artifacts: str | None = None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -153,6 +157,8 @@ def encode(answer: ProbeAnswer) -> tuple[dict[str, float], dict[str, Any]]:
         values[PROBE_OPTIMIZER] = answer.optimizer
     if answer.artifacts is not None:
         values[PROBE_ARTIFACTS] = answer.artifacts
+    if answer.notes:
+        values[PROBE_NOTES] = json.dumps([str(n) for n in answer.notes])
     return metrics, values
 
 
@@ -178,11 +184,7 @@ def decode(
     artifacts = values.get(PROBE_ARTIFACTS)
     if error is not None:
         return ProbeAnswer(artifacts=artifacts, error=str(error))
-    reasons = values.get(PROBE_REASONS)
-    try:
-        reasons = json.loads(reasons) if isinstance(reasons, str) else list(reasons or [])
-    except ValueError:
-        reasons = [str(reasons)]
+    reasons, notes = _words(values.get(PROBE_REASONS)), _words(values.get(PROBE_NOTES))
     candidates = {
         k[len(CANDIDATE_PREFIX) :]: v
         for k, v in metrics.items()
@@ -195,10 +197,20 @@ def decode(
         high=float(high),
         batch_size=int(batch) if batch is not None and math.isfinite(batch) else None,
         candidates=candidates,
-        reasons=[str(r) for r in reasons],
+        reasons=reasons,
         optimizer=values.get(PROBE_OPTIMIZER),
         artifacts=artifacts,
+        notes=notes,
     )
+
+
+def _words(value: Any) -> list[str]:
+    """A list of strings sent as JSON (or as a list); a broken one as one string."""
+    try:
+        words = json.loads(value) if isinstance(value, str) else list(value or [])
+    except ValueError:
+        words = [value]
+    return [str(w) for w in words]
 
 
 def _problem(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kt_lr import space as sp
+from kt_lr.batching import BATCH_SCALING_RULES
 from kt_lr.validation import check_choice, check_int, check_seconds
 
 
@@ -29,12 +30,18 @@ class LRConfig:
             pick x 10**0.5, then geometric points inside the narrowed interval (all
             within it). ``0`` disables seeding.
         min_decades: minimum width of the narrowed interval, in decades.
+        min_choices: for a numeric ``hp.Choice`` learning rate, the fewest values a
+            narrowing keeps: the values inside the probe's interval, topped up with the
+            nearest ones outside it (dropped values are named in an
+            :class:`~kt_lr.LRProbeWarning` and in the report).
         widen: factor applied to each side of the probe's interval before intersecting.
         wait_for_probes: hand out IDLE trials while a probe runs elsewhere (distributed
             search) instead of ordinary trials drawn from the un-narrowed space.
-        batch_size_hp_name: a batch-size hyperparameter. A trial whose batch size
-            differs from the probe's gets its LR interval (and seed) scaled by
-            ``batch_scaling``; the space's LR range covers every scaled interval.
+        batch_size_hp_name: a batch-size hyperparameter. As an ``hp.Choice`` of at most
+            4 values it is probed once per value (it joins the probe key). Otherwise a
+            trial whose batch size differs from the probe's gets its LR interval (and
+            seed) scaled by ``batch_scaling``, never above the top of the probed
+            interval when scaled up; the space's LR range covers every interval.
         batch_scaling: ``"auto"`` (linear for SGD, sqrt for adaptive optimizers),
             ``"linear"``, ``"sqrt"`` or ``"none"`` (no scaling).
         probe_timeout: seconds after which a probe without an answer (its worker died
@@ -53,6 +60,7 @@ class LRConfig:
     probe_key_hps: tuple[str, ...] = sp.DEFAULT_PROBE_KEY_HPS
     num_seeds: int = 3
     min_decades: float = 0.5
+    min_choices: int = 2
     widen: float = 1.0
     wait_for_probes: bool = True
     batch_size_hp_name: str | None = "batch_size"
@@ -75,8 +83,9 @@ class LRConfig:
                 f"`probe_key_hps` must be hyperparameter names, got {self.probe_key_hps!r}."
             )
         self.num_seeds = check_int("num_seeds", self.num_seeds, 0)
+        self.min_choices = check_int("min_choices", self.min_choices, 1)
         self.min_decades, self.widen = sp.check_width_options(self.min_decades, self.widen)
-        check_choice("batch_scaling", self.batch_scaling, sp.BATCH_SCALING_RULES)
+        check_choice("batch_scaling", self.batch_scaling, BATCH_SCALING_RULES)
         self.probe_timeout = check_seconds(
             "probe_timeout", self.probe_timeout, example=300, none_ok=True
         )

@@ -173,17 +173,31 @@ def _plot_curves(curves, target, path):
     fig.savefig(path, dpi=100)
 
 
+def add_arguments(parser) -> None:
+    """The demo's options, on an ``argparse`` parser (``kt-lr demo --help``)."""
+    parser.add_argument(
+        "--output", default="kt_lr_demo_output", help="folder for the plots and tables"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=6, help="search trials, the probe not counted (default 6)"
+    )
+    parser.add_argument("--epochs", type=int, default=30, help="epochs per trial (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo search; returns a process exit code."""
+    """Run the demo with command-line ``argv``; returns a process exit code."""
     import argparse
-    import time
 
     parser = argparse.ArgumentParser(prog="kt-lr demo", description=__doc__)
-    parser.add_argument("--output", default="kt_lr_demo_output", help="folder for plots/tables")
-    parser.add_argument("--trials", type=int, default=6, help="search trials (probe excluded)")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs per trial")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args) -> int:
+    """Run the demo search with parsed ``args`` (see :func:`add_arguments`); the exit code."""
+    import time
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 

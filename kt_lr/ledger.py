@@ -38,6 +38,15 @@ def warn(message: str) -> None:
     warnings.warn(message, LRProbeWarning, stacklevel=3)
 
 
+def clause(text: Any) -> str:
+    """``text`` without its closing punctuation, to go on inside a sentence.
+
+    For messages that quote an error: ``f"failed: {clause(error)}; ..."`` never
+    reads ``"..."`` or ``".;"`` when the error ends with a full stop.
+    """
+    return str(text).rstrip().rstrip(".;:,").rstrip()
+
+
 class ProbeStatus(str, Enum):
     """Where a probe key stands: waiting, handed out, answered, or given up on."""
 
@@ -117,6 +126,7 @@ class ProbeRecord:
     error: str | None = None
     artifacts: str | None = None
     notes: list[str] = field(default_factory=list)
+    choices: list[float] | None = None  # a Choice LR: the values this key keeps
 
     @property
     def label(self) -> str:
@@ -135,7 +145,7 @@ class ProbeRecord:
     def fail(self, error: str) -> None:
         """Give up on this key: its trials search the original range."""
         self.status, self.error = ProbeStatus.FAILED, str(error)
-        self.interval, self.seeds = None, []
+        self.interval, self.seeds, self.choices = None, [], None
 
     def to_state(self) -> dict[str, Any]:
         iv = self.interval
@@ -156,6 +166,7 @@ class ProbeRecord:
             "error": self.error,
             "artifacts": self.artifacts,
             "notes": list(self.notes),
+            **({} if self.choices is None else {"choices": list(self.choices)}),
         }
 
     @classmethod
@@ -179,6 +190,7 @@ class ProbeRecord:
             error=state.get("error"),
             artifacts=state.get("artifacts"),
             notes=list(state.get("notes") or []),
+            choices=state.get("choices"),
         )
 
 
@@ -201,6 +213,7 @@ class Ledger:
     batch_sizes: list[float | None] | None = None
     notes: list[str] = field(default_factory=list)
     timed_out: dict[str, int] = field(default_factory=dict)  # ordinary trial id -> count
+    batch_key: str | None = None  # a batch-size hp that is part of the probe key
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
     # probe trial id -> clock() when handed out; not saved (a reload probes again)
     started: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
@@ -221,6 +234,7 @@ class Ledger:
             "batch_sizes": None if self.batch_sizes is None else list(self.batch_sizes),
             "notes": list(self.notes),
             "timed_out": dict(self.timed_out),
+            **({} if self.batch_key is None else {"batch_key": self.batch_key}),
         }
 
     @classmethod
@@ -253,6 +267,7 @@ class Ledger:
             batch_sizes=state.get("batch_sizes"),
             notes=list(state.get("notes") or []),
             timed_out=dict(state.get("timed_out") or {}),
+            batch_key=state.get("batch_key"),
             clock=clock,
         )
 

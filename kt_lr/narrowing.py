@@ -19,9 +19,13 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from kt_lr import batching as bt
 from kt_lr import space as sp
 from kt_lr._protocol import ProbeAnswer
-from kt_lr.ledger import Finding, Ledger, ProbeRecord, ProbeStatus, Seed, warn
+from kt_lr.ledger import Finding, Ledger, ProbeRecord, ProbeStatus, Seed, clause, warn
+from kt_lr.probe_keys import active_lr_hp, prepare, probe_values
+
+__all__ = ["prepare", "probe_values", "narrow", "place", "target", "queue_seeds", "take_seed"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from kt_lr.config import LRConfig
@@ -44,69 +48,39 @@ def bounds(hp: Any) -> tuple[float, float]:
     return info["min_value"], info["max_value"]
 
 
-def active_lr_hp(space: Any, values: dict[str, Any], name: str) -> Any | None:
-    """The LR hyperparameter active for ``values`` (``None`` when it is not active)."""
-    for hp in space.space:
-        if hp.name == name and all(c.is_active(values) for c in hp.conditions):
-            return hp
-    return None
-
-
-def prepare(ledger: Ledger, space: Any, config: LRConfig) -> None:
-    """Read the LR and the probe keys from ``space`` into an empty ledger.
-
-    Raises:
-        ValueError: the space has no usable LR hyperparameter, or a probe key is not
-            discrete (the message says what to change).
-    """
-    if ledger.prepared:
-        return
-    name = config.lr_hp_name
-    entries = sp.find_lr_hps(space, name)
-    key_names = sp.probe_key_names(space, config.probe_key_hps)
-    original = [{"class_name": type(hp).__name__, "config": hp.get_config()} for hp in entries]
-    ledger.prepare(name, original, key_names, sp.probe_keys(space, key_names))
-
-
 # ------------------------------------------------------------------ batch sizes
-def batch_sizes(space: Any, config: LRConfig) -> list[float | None]:
-    """The batch sizes the space allows (``[None]`` without a batch-size hp or scaling)."""
+def _sizes_of(rec: ProbeRecord, sizes: list[float | None], config: LRConfig) -> list:
+    """The batch sizes a key's trials run at: its own when the batch size is in the key."""
     name = config.batch_size_hp_name
-    if not name or config.batch_scaling == "none":
-        return [None]
-    hp = next((h for h in space.space if h.name == name), None)
-    values = sp.batch_size_values(hp) if hp is not None else []
-    return list(values) or [None]
-
-
-def batch_factor(finding: Finding | None, batch_size: Any, config: LRConfig) -> float:
-    """The factor a probe's LR is scaled by for a trial at ``batch_size``."""
-    probe_bs = _positive_number(finding.batch_size if finding is not None else None)
-    trial_bs = _positive_number(batch_size)
-    if config.batch_scaling == "none" or probe_bs is None or trial_bs is None:
-        return 1.0
-    if trial_bs == probe_bs:
-        return 1.0
-    return sp.batch_factor(
-        probe_bs, trial_bs, rule=config.batch_scaling, optimizer=finding.optimizer
-    )
+    if name and name in rec.key_values:
+        return [rec.key_values[name]]
+    return sizes
 
 
 def key_interval(rec: ProbeRecord, batch_size: Any, original: Any, config: LRConfig) -> sp.Interval:
-    """A done key's interval at ``batch_size`` (scaled from the probe's batch size)."""
+    """A done key's interval at ``batch_size`` (scaled from the probe's batch size).
+
+    Scaled up, it never rises above the top of the key's interval at the probe's batch
+    size (:func:`kt_lr.batching.scaled_top`); its ``notes`` then say so.
+    """
     iv, f = rec.interval, rec.finding
-    factor = batch_factor(f, batch_size, config)
+    factor = bt.finding_factor(f, batch_size, config)
     if factor == 1.0:
         return sp.Interval(iv.low, iv.high, iv.status)
     b_lo, b_hi = bounds(original)
-    return sp.narrow_interval(
+    top = bt.scaled_top(f, iv.high, factor, b_hi)
+    out = sp.narrow_interval(
         f.low * factor,
         f.high * factor,
         b_lo,
-        b_hi,
+        top,
         min_decades=config.min_decades,
         widen=config.widen,
     )
+    if top < b_hi and f.high * factor * config.widen > top:
+        note = bt.cap_note(f, float(batch_size), factor, top)
+        out = sp.Interval(out.low, out.high, out.status, (*out.notes, note))
+    return out
 
 
 def target(
@@ -136,29 +110,72 @@ def narrow(ledger: Ledger, space: Any, config: LRConfig, used: Sequence[Any] = (
     """``space`` with its LR set to the hull of every key's interval at every batch size.
 
     Done keys contribute their narrowed interval (scaled to each batch size the space
-    allows), failed keys the original range; pending keys nothing yet. ``used``: the LR
-    values of the trials so far (a Choice keeps them). Warns when a probe's interval
-    misses the original range.
+    allows), failed keys the original range; pending keys nothing yet. A ``Choice``
+    keeps the union of the values each key keeps (:func:`key_choices`). ``used``: the
+    LR values of the trials so far (a Choice keeps them). Warns when a probe's interval
+    misses the original range, when a Choice loses values, and when a scaled interval
+    is capped.
     """
     done = ledger.done()
     if not done:
         return space
     orig = original_hp(ledger, space)
     b_lo, b_hi = bounds(orig)
+    choice = sp.hp_kind(orig) == "Choice"
     for rec in done:
         if rec.interval is None:
             rec.interval = _first_interval(rec.finding, b_lo, b_hi, config)
-    sizes = batch_sizes(space, config)
-    targets = [key_interval(r, bs, orig, config) for r in done for bs in sizes]
+            if choice:
+                rec.choices = _first_choices(rec, orig, config)
+    sizes = bt.batch_sizes(space, config)
+    targets = []
+    for rec in done:
+        for bs in _sizes_of(rec, sizes, config):
+            iv = key_interval(rec, bs, orig, config)
+            _tell_cap(rec, iv, config)
+            targets.append(iv)
     if ledger.any_failed():
         targets.append(sp.Interval(b_lo, b_hi))
     hull = sp.Interval(min(iv.low for iv in targets), max(iv.high for iv in targets))
     picks = [sp.clamp(r.finding.lr, hull.low, hull.high) for r in done]
     pick = picks[0] if len(picks) == 1 else math.prod(picks) ** (1 / len(picks))
-    keep = [v for v in used if v is not None] if sp.hp_kind(orig) == "Choice" else ()
-    new_space = sp.replace_hp(space, sp.narrow_hp(orig, hull, pick=pick, keep=keep))
+    if choice:
+        kept = [v for iv in targets for v in _near(orig, iv, config)]
+        kept += [v for v in used if v is not None]
+        new_hp = sp.choice_subset(orig, kept, pick=pick)
+    else:
+        new_hp = sp.narrow_hp(orig, hull, pick=pick)
+    new_space = sp.replace_hp(space, new_hp)
     ledger.hull, ledger.batch_sizes = [hull.low, hull.high], sizes
     return new_space
+
+
+def _near(hp: Any, interval: sp.Interval, config: LRConfig) -> list:
+    """The values of the ``Choice`` ``hp`` that ``interval`` keeps (``min_choices`` at least)."""
+    return sp.choice_values_near(list(hp.values), interval.low, interval.high, config.min_choices)
+
+
+def _first_choices(rec: ProbeRecord, orig: Any, config: LRConfig) -> list:
+    """The values a key keeps of a ``Choice`` LR; a warning names those it drops."""
+    iv, values = rec.interval, list(orig.values)
+    kept = _near(orig, iv, config)
+    if len(kept) < len(values):
+        note = sp.dropped_choices_note(values, kept, iv.low, iv.high, config.min_choices)
+        rec.notes.append(note)
+        warn(
+            f"The learning-rate Choice {config.lr_hp_name!r}{rec.label}: {note}. Its trials "
+            f"choose among {sp.format_values(kept)}; pass min_choices={len(kept) + 1} "
+            "(or a larger widen) to keep more values."
+        )
+    return [float(v) for v in kept]
+
+
+def _tell_cap(rec: ProbeRecord, interval: sp.Interval, config: LRConfig) -> None:
+    """Note and warn (once per key and batch size) that a scaled interval was capped."""
+    for note in interval.notes:
+        if note.startswith("scaled x") and note not in rec.notes:
+            rec.notes.append(note)
+            warn(f"{config.lr_hp_name!r}{rec.label}: {note}.")
 
 
 def _first_interval(f: Finding, b_lo: float, b_hi: float, config: LRConfig) -> sp.Interval:
@@ -178,7 +195,7 @@ def _first_interval(f: Finding, b_lo: float, b_hi: float, config: LRConfig) -> s
 
 def refresh(ledger: Ledger, space: Any, config: LRConfig, used: Sequence[Any] = ()) -> Any:
     """Narrow again when the batch sizes changed (e.g. a batch-size hp declared in fit)."""
-    if ledger.hull is not None and ledger.batch_sizes != batch_sizes(space, config):
+    if ledger.hull is not None and ledger.batch_sizes != bt.batch_sizes(space, config):
         return narrow(ledger, space, config, used)
     return space
 
@@ -211,6 +228,9 @@ def record_answer(
         optimizer=answer.optimizer,
     )
     rec.status, rec.error = ProbeStatus.DONE, None
+    for note in answer.notes:
+        rec.notes.append(note)
+        warn(f"Learning-rate probe {rec.trial_id}{rec.label}: {clause(note)}.")
     try:
         new_space = narrow(ledger, space, config, used)
         queue_seeds(ledger, rec, new_space, config, seeding_off_reason(config, grid=grid))
@@ -234,7 +254,7 @@ def record_failure(
     rec.fail(error)
     lo_b, hi_b = bounds(original_hp(ledger, space))
     warn(
-        f"Learning-rate probe {rec.trial_id or rec.key} ({rec.key}) failed: {error}. "
+        f"Learning-rate probe {rec.trial_id or rec.key}{rec.label} failed: {clause(error)}. "
         f"Keeping the original range [{lo_b:g}, {hi_b:g}] for {config.lr_hp_name!r}; "
         "the search goes on."
     )
@@ -257,7 +277,12 @@ def place(ledger: Ledger, space: Any, values: dict[str, Any], config: LRConfig) 
     if interval is None or hp is None:
         return values
     if sp.hp_kind(hp) == "Choice":
-        lr = choose_inside(values[name], list(hp.values), (interval.low, interval.high))
+        lr = choose_inside(
+            values[name],
+            list(original_hp(ledger, space).values),
+            (interval.low, interval.high),
+            min_keep=config.min_choices,
+        )
     else:
         lr = map_into(
             values[name],
@@ -299,24 +324,25 @@ def map_into(
     return sp.clamp(out, t_lo, t_hi)
 
 
-def choose_inside(value: Any, values: Sequence[Any], target: tuple[float, float]) -> Any:
-    """The value of ``values`` inside ``target`` at the same relative rank as ``value``.
+def choose_inside(
+    value: Any, values: Sequence[Any], target: tuple[float, float], *, min_keep: int = 1
+) -> Any:
+    """The value of ``values`` kept by ``target`` at the same relative rank as ``value``.
 
     For a numeric ``Choice`` learning rate: ``value`` is one of ``values`` (sorted by
-    size); the answer is the one at the same relative rank among those inside ``target``
-    (the one closest to ``target`` when none is inside), so when every value is inside
+    size); the answer is the one at the same relative rank among those
+    :func:`kt_lr.space.choice_values_near` keeps for ``target`` (the values inside it,
+    topped up to ``min_keep`` with the nearest ones), so when every value is kept
     nothing changes.
     """
     ordered = sorted(v for v in values if sp.is_number(v))
     if not ordered:
         raise ValueError("`values` must contain numbers.")
     lo, hi = target
-    inside = [v for v in ordered if lo <= v <= hi]
-    if not inside:
-        return min(ordered, key=lambda v: sp.log_distance(v, lo, hi))
+    kept = sp.choice_values_near(ordered, lo, hi, min_keep)
     rank = ordered.index(value) if value in ordered else 0
     share = rank / (len(ordered) - 1) if len(ordered) > 1 else 0.5
-    return inside[round(share * (len(inside) - 1))]
+    return kept[round(share * (len(kept) - 1))]
 
 
 # ------------------------------------------------------------------ seeding
@@ -337,10 +363,11 @@ def queue_seeds(
         rec.notes.append(f"no seeded trials: {off}")
         return
     iv, f = rec.interval, rec.finding
-    current = active_lr_hp(space, rec.key_values, config.lr_hp_name) or original_hp(ledger, space)
+    values = probe_values(space, rec.key_values, config.lr_hp_name) or rec.key_values
+    current = active_lr_hp(space, values, config.lr_hp_name) or original_hp(ledger, space)
     seeds: list[float] = []
     for v in sp.seed_lrs(f.lr, iv.low, iv.high, config.num_seeds):
-        s = sp.snap_to_hp(v, current)
+        s = _snap(v, current, rec.choices)
         if s not in seeds:
             seeds.append(s)
     rec.seeds = [float(s) for s in seeds]
@@ -383,22 +410,39 @@ def _complete(space: Any, values: dict[str, Any], forced: dict[str, Any]) -> dic
 def _seed_value(
     ledger: Ledger, space: Any, seed: Seed, values: dict[str, Any], config: LRConfig
 ) -> tuple[Any, str]:
+    """The LR a trial takes from ``seed``, and how it was obtained, in words.
+
+    At another batch size than the probe's, the seed is scaled by the batch-scaling
+    rule and limited to that batch size's interval (the note says when it was).
+    """
     lr, note = float(seed.lr), "seed"
     rec = ledger.probes.get(seed.key)
     f = rec.finding if rec is not None else None
     name = config.batch_size_hp_name
     trial_bs = values.get(name) if name else None
-    factor = batch_factor(f, trial_bs, config)
+    factor = bt.finding_factor(f, trial_bs, config)
+    orig = original_hp(ledger, space)
+    choices = rec.choices if rec is not None else None
     if factor != 1.0:
-        lr *= factor
-        note = f"seed scaled x{factor:.3g} from batch size {f.batch_size} to {trial_bs}"
-        interval = key_interval(rec, trial_bs, original_hp(ledger, space), config)
-        lr = sp.clamp(lr, interval.low, interval.high)
+        scaled = lr * factor
+        interval = key_interval(rec, trial_bs, orig, config)
+        lr = sp.clamp(scaled, interval.low, interval.high)
+        note = (
+            f"seed {seed.lr:.3g} scaled x{factor:.3g} from batch size {f.batch_size} to {trial_bs}"
+        )
+        if lr < scaled:
+            note += f", capped at {lr:.3g}, the top of the interval at that batch size"
+        elif lr > scaled:
+            note += f", raised to {lr:.3g}, the bottom of the interval at that batch size"
+        if choices is not None:
+            choices = _near(orig, interval, config)
     hp = active_lr_hp(space, values, config.lr_hp_name)
-    return (sp.snap_to_hp(lr, hp) if hp is not None else lr), note
+    return (_snap(lr, hp, choices) if hp is not None else lr), note
 
 
-def _positive_number(v: Any) -> float | None:
-    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
-        return float(v)
-    return None
+def _snap(lr: float, hp: Any, choices: Sequence[float] | None) -> Any:
+    """``lr`` as a legal value of ``hp``; for a Choice, the nearest of the key's ``choices``."""
+    if sp.hp_kind(hp) == "Choice" and choices:
+        allowed = [v for v in hp.values if v in set(choices)] or list(hp.values)
+        return min(allowed, key=lambda v: (sp.log_distance(v, lr, lr), v))  # tie: the lower
+    return sp.snap_to_hp(lr, hp)

@@ -306,9 +306,10 @@ class LROracle(keras_tuner.Oracle):
         rec = self._kt_lr.probes[key]
         trial_id, seed = self._kt_lr.start_probe(key, tuner_id, self.seed)
         hps = self.hyperparameters.copy()
-        hps.values = wire.request(
-            sp.default_values(self.hyperparameters, rec.key_values), key, seed
-        )
+        values = nw.probe_values(self.hyperparameters, rec.key_values, self.lr_config.lr_hp_name)
+        if values is None:  # (the keys leave out branches without the LR)
+            values = sp.default_values(self.hyperparameters, rec.key_values)
+        hps.values = wire.request(values, key, seed)
         trial = Trial(hyperparameters=hps, trial_id=trial_id, status=TrialStatus.RUNNING)
         self.tuner_ids.add(tuner_id)
         self._kt_lr_trials[trial_id] = trial
@@ -357,9 +358,12 @@ class LROracle(keras_tuner.Oracle):
         if rec.finding is None or not (self.verbose and self.verbose >= 1):
             return
         iv = rec.interval
+        kept = f"[{iv.low:.3g}, {iv.high:.3g}]"
+        if rec.choices is not None:
+            kept = "the values [" + ", ".join(f"{v:g}" for v in rec.choices) + "]"
         print(
-            f"LR probe {rec.trial_id}: picked {rec.finding.lr:.3g}; "
-            f"{self.lr_config.lr_hp_name} narrowed to [{iv.low:.3g}, {iv.high:.3g}]"
+            f"LR probe {rec.trial_id}{rec.label}: picked {rec.finding.lr:.3g}; "
+            f"{self.lr_config.lr_hp_name} narrowed to {kept}"
         )
 
     def _kt_lr_used(self) -> list[Any]:

@@ -15,7 +15,7 @@ from keras_tuner import HyperParameters
 
 from kt_lr import narrowing
 from kt_lr import space as sp
-from kt_lr.ledger import Ledger, ProbeRecord, ProbeStatus
+from kt_lr.ledger import Ledger, ProbeRecord, ProbeStatus, clause
 
 
 @dataclass(repr=False)
@@ -26,6 +26,8 @@ class ProbeReport:
     ``low``/``high`` the probe's own interval, ``narrowed_low``/``narrowed_high`` the
     key's interval at the probe's batch size; ``attempt_log`` lists each hand-out of
     the probe (worker, outcome) and ``idle_answers`` the IDLE answers given while it ran.
+    For a ``Choice`` learning rate, ``choices`` lists the values this key's trials
+    choose among (``None`` for a ``Float``).
     """
 
     key: str
@@ -48,12 +50,21 @@ class ProbeReport:
     attempts: int = 0
     attempt_log: list[dict[str, Any]] = field(default_factory=list)
     idle_answers: int = 0
+    choices: list[float] | None = None
+    scaled: bool = True  # False: the batch size is part of this key, nothing is scaled
+
+    @property
+    def kept(self) -> str:
+        """The key's narrowed interval, or for a ``Choice`` its kept values, in words."""
+        if self.choices is not None:
+            return f"values {sp.format_values(self.choices)}"
+        return f"[{self.narrowed_low:.3g}, {self.narrowed_high:.3g}]"
 
     def __repr__(self) -> str:
         if self.status == ProbeStatus.DONE:
             return (
                 f"ProbeReport({self.key}: lr={self.lr:.3g}, probe [{self.low:.3g}, "
-                f"{self.high:.3g}] -> [{self.narrowed_low:.3g}, {self.narrowed_high:.3g}])"
+                f"{self.high:.3g}] -> {self.kept})"
             )
         return f"ProbeReport({self.key}: {self.status})"
 
@@ -105,6 +116,8 @@ class LRReport:
             for s in ledger.seed_queue
         ]
         sizes = [b for b in ledger.batch_sizes or [] if b is not None]
+        for key, rec in ledger.probes.items():  # probed at its own batch size: not scaled
+            probes[key].scaled = ledger.batch_key not in rec.key_values
         return cls(hp_name, original, narrowed, probes, seeds, list(ledger.notes), sizes)
 
     @property
@@ -151,21 +164,16 @@ class LRReport:
     def summary(self) -> str:
         """The report in words."""
         lines = [f"Learning-rate report for {self.hp_name!r}"]
-        if self.original_interval:
-            lo, hi = self.original_interval
-            lines.append(f"  original range: [{lo:.3g}, {hi:.3g}]")
-        if self.interval:
-            lo, hi = self.interval
-            lines.append(f"  search range now: [{lo:.3g}, {hi:.3g}]")
+        for label, entries in (("original", self.original), ("search", self.narrowed)):
+            if entries:
+                lines.append(f"  {_range_words(label, entries[0])}")
         if not self.probes:
             lines.append("  no probe has run yet")
         for key, p in self.probes.items():
             lines += self._probe_lines(key, p)
         used = [s for s in self.seeds if s["status"] == "used"]
         if used:
-            lines.append(
-                "  seeded trials: " + ", ".join(f"{s['trial_id']} (lr={s['lr']:.3g})" for s in used)
-            )
+            lines.append("  seeded trials: " + ", ".join(_seeded_words(s) for s in used))
         lines += [f"  - {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -175,11 +183,10 @@ class LRReport:
         if p.status == ProbeStatus.DONE:
             lines.append(
                 f"  probe {p.trial_id} ({label}): picked {p.lr:.3g}, probe interval "
-                f"[{p.low:.3g}, {p.high:.3g}] -> [{p.narrowed_low:.3g}, "
-                f"{p.narrowed_high:.3g}] ({p.interval_status})"
+                f"[{p.low:.3g}, {p.high:.3g}] -> {p.kept} ({p.interval_status})"
             )
             others = [b for b in self.batch_sizes if b != p.batch_size]
-            if p.batch_size and others:
+            if p.batch_size and others and p.scaled:
                 sizes = ", ".join(f"{b:g}" for b in others)
                 lines.append(
                     f"    measured at batch size {p.batch_size}; scaled for batch size "
@@ -188,7 +195,7 @@ class LRReport:
             if p.seeds:
                 lines.append("    seeds: " + ", ".join(f"{s:.3g}" for s in p.seeds))
         elif p.status == ProbeStatus.FAILED:
-            lines.append(f"  probe {p.trial_id} ({label}) failed: {p.error}; range kept")
+            lines.append(f"  probe {p.trial_id} ({label}) failed: {clause(p.error)}; range kept")
         else:
             lines.append(f"  probe ({label}): {p.status}")
         if p.attempts > 1:
@@ -236,6 +243,21 @@ _FRAME_COLUMNS = [
 ]
 
 
+def _range_words(label: str, entry: dict[str, Any]) -> str:
+    """``original range: [a, b]``, or for a Choice ``original values: [...]``."""
+    when = " now" if label == "search" else ""
+    if entry.get("kind") == "Choice":
+        return f"{label} values{when}: {sp.format_values(entry['values'])}"
+    return f"{label} range{when}: [{entry['min_value']:.3g}, {entry['max_value']:.3g}]"
+
+
+def _seeded_words(seed: dict[str, Any]) -> str:
+    """One seeded trial: its id, its LR and, when it differs from the queued seed, why."""
+    note = seed.get("note")
+    extra = f": {note}" if note and note != "seed" else ""
+    return f"{seed['trial_id']} (lr={seed['lr']:.3g}{extra})"
+
+
 def _probe_report(rec: ProbeRecord) -> ProbeReport:
     f, iv = rec.finding, rec.interval
     return ProbeReport(
@@ -259,6 +281,7 @@ def _probe_report(rec: ProbeRecord) -> ProbeReport:
         attempts=int(rec.attempts),
         attempt_log=[a.to_state() for a in rec.attempt_log],
         idle_answers=int(rec.idle_answers),
+        choices=None if rec.choices is None else list(rec.choices),
     )
 
 

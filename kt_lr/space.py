@@ -1,4 +1,4 @@
-"""Search-space helpers: find the LR hyperparameter, narrow it, probe keys, batch-size rules.
+"""Search-space helpers: find the LR hyperparameter, narrow it, probe keys, seed rates.
 
 Pure logic. Nothing here imports Keras or Keras Tuner: hyperparameters are handled through
 their public surface (``name``, ``get_config()``, ``type(hp).from_config``, ``values``) so the
@@ -13,18 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kt_lr.validation import check_choice, check_int, check_positive_float, check_width_options
+from kt_lr.validation import check_int, check_positive_float, check_width_options
 
 DEFAULT_LR_HP_NAME = "learning_rate"
 #: Hyperparameters whose value changes the LR scale; one probe per combination of values.
 DEFAULT_PROBE_KEY_HPS = ("optimizer",)
 #: The probe key used when no key hyperparameter is in the space.
 ALL_KEY = "*"
-#: The rules that scale a learning rate from one batch size to another.
-BATCH_SCALING_RULES = ("auto", "linear", "sqrt", "none")
 
 _KINDS = ("Boolean", "Fixed", "Choice", "Float", "Int")
-_SGD_LIKE = {"sgd", "momentum", "nesterov", "heavyball"}
 
 
 def hp_kind(hp: Any) -> str:
@@ -236,38 +233,100 @@ def narrow_float(hp: Any, interval: Interval, *, pick: float | None = None) -> A
     return type(hp).from_config(config)
 
 
-def filter_choice(
-    hp: Any, interval: Interval, *, pick: float | None = None, keep: Iterable[Any] = ()
-) -> Any:
-    """A copy of the numeric ``Choice`` ``hp`` with the values inside ``interval``.
+def choice_values_near(values: Sequence[Any], low: float, high: float, keep: int = 1) -> list:
+    """The values of a numeric ``Choice`` that an interval ``[low, high]`` keeps.
 
-    Values in ``keep`` (e.g. used by finished trials) stay too. Never emptied: when no
-    value is inside, the one closest to the interval is kept. The default becomes the
-    kept value closest to ``pick``.
+    Every value inside the interval, topped up to ``keep`` values with the nearest ones
+    outside it (distance in decades; on a tie the lower value, as a probe's pick misses
+    more often too high than too low). In the order of ``values``; never empty.
     """
-    values = list(hp.values)
-    keep_set = {v for v in keep if v in values}
-    kept = [v for v in values if interval.low <= v <= interval.high or v in keep_set]
-    if not any(interval.low <= v <= interval.high for v in kept):
-        closest = min(values, key=lambda v: log_distance(v, interval.low, interval.high))
-        kept = [v for v in values if v == closest or v in keep_set]
-    target = pick if pick is not None else math.sqrt(interval.low * interval.high)
-    inside = [v for v in kept if interval.low <= v <= interval.high] or kept
-    default = min(inside, key=lambda v: log_distance(v, target, target))
+    nums = [v for v in values if is_number(v)]
+    tol = 1e-9
+    inside = [v for v in nums if low * (1 - tol) <= v <= high * (1 + tol)]
+    outside = sorted(
+        (v for v in nums if v not in inside), key=lambda v: (log_distance(v, low, high), v)
+    )
+    missing = max(int(keep), 1) - len(inside)
+    chosen = set(inside) | set(outside[: max(missing, 0)])
+    return [v for v in values if v in chosen]
+
+
+def dropped_choices_note(
+    values: Sequence[Any], kept: Sequence[Any], low: float, high: float, keep: int = 1
+) -> str:
+    """What a narrowing did to a ``Choice``'s values, and why, in words.
+
+    ``keep``: the fewest values it keeps (``min_choices``).
+    """
+    dropped = [
+        f"{v:g} ({log_distance(v, low, high):.2g} decades {'below' if v < low else 'above'} it)"
+        for v in values
+        if v not in kept
+    ]
+    inside = sum(1 for v in values if low <= v <= high)
+    why = f"{inside} inside it" + (f", topped up to min_choices={keep}" if inside < keep else "")
+    return (
+        f"the narrowed interval [{low:.3g}, {high:.3g}] keeps {format_values(kept)} of "
+        f"{format_values(values)} ({why}); dropped {', '.join(dropped)}"
+    )
+
+
+def format_values(values: Sequence[Any]) -> str:
+    """A list of numbers as ``[0.01, 0.001]`` (``%g`` each)."""
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
+def choice_subset(hp: Any, values: Iterable[Any], *, pick: float | None = None) -> Any:
+    """A copy of the ``Choice`` ``hp`` with only ``values`` (in its order; never emptied).
+
+    The default becomes the kept value closest to ``pick`` (or the old default when no
+    ``pick`` is given and it is kept).
+    """
+    wanted = set(values)
+    kept = [v for v in hp.values if v in wanted] or list(hp.values)
+    if pick is None:
+        default = hp.default if hp.default in kept else kept[0]
+    else:
+        default = min(kept, key=lambda v: log_distance(v, pick, pick))
     config = hp.get_config()
     config.update(values=kept, default=default)
     return type(hp).from_config(config)
 
 
+def filter_choice(
+    hp: Any,
+    interval: Interval,
+    *,
+    pick: float | None = None,
+    keep: Iterable[Any] = (),
+    min_keep: int = 1,
+) -> Any:
+    """A copy of the numeric ``Choice`` ``hp`` with the values :func:`choice_values_near` keeps.
+
+    The values inside ``interval``, topped up to ``min_keep`` with the nearest ones (never
+    emptied), plus those in ``keep`` (e.g. used by finished trials). The default becomes
+    the kept value inside the interval closest to ``pick``.
+    """
+    near = choice_values_near(list(hp.values), interval.low, interval.high, min_keep)
+    new = choice_subset(hp, [*near, *keep])
+    target = pick if pick is not None else math.sqrt(interval.low * interval.high)
+    return choice_subset(new, list(new.values), pick=clamp(target, min(near), max(near)))
+
+
 def narrow_hp(
-    hp: Any, interval: Interval, *, pick: float | None = None, keep: Iterable[Any] = ()
+    hp: Any,
+    interval: Interval,
+    *,
+    pick: float | None = None,
+    keep: Iterable[Any] = (),
+    min_keep: int = 1,
 ) -> Any:
     """Narrow a ``Float`` (:func:`narrow_float`) or filter a ``Choice`` (:func:`filter_choice`)."""
     kind = hp_kind(hp)
     if kind == "Float":
         return narrow_float(hp, interval, pick=pick)
     if kind == "Choice":
-        return filter_choice(hp, interval, pick=pick, keep=keep)
+        return filter_choice(hp, interval, pick=pick, keep=keep, min_keep=min_keep)
     raise ValueError(f"Cannot narrow hp.{kind} {hp.name!r}; use {lr_hp_hint(hp.name)}.")
 
 
@@ -363,7 +422,8 @@ def probe_key_names(space: Any, candidates: Iterable[str] = DEFAULT_PROBE_KEY_HP
     return names
 
 
-def _discrete_values(hp: Any) -> list:
+def discrete_values(hp: Any) -> list:
+    """The values of a ``Choice``, ``Boolean`` or ``Fixed`` hyperparameter."""
     kind = hp_kind(hp)
     if kind == "Boolean":
         return [False, True]
@@ -386,7 +446,7 @@ def probe_keys(space: Any, key_names: Sequence[str]) -> dict[str, dict[str, Any]
     by_name = {}
     for hp in space.space:
         by_name.setdefault(hp.name, hp)
-    grids = [_discrete_values(by_name[n]) for n in key_names]
+    grids = [discrete_values(by_name[n]) for n in key_names]
     out = {}
     for combo in itertools.product(*grids):
         kv = dict(zip(key_names, combo, strict=True))
@@ -423,77 +483,3 @@ def seed_lrs(pick: float, low: float, high: float, num: int) -> list[float]:
         if all(abs(math.log10(v / u)) >= SEED_MIN_SEPARATION for u in out):
             out.append(v)
     return out
-
-
-def _optimizer_name(optimizer: Any) -> str:
-    inner = getattr(optimizer, "inner_optimizer", None)
-    if inner is not None:
-        optimizer = inner
-    name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
-    return name.lower().replace("_", "").replace("-", "")
-
-
-def batch_scaling_rule(optimizer: Any) -> str:
-    """``"linear"`` for SGD-like optimizers, ``"sqrt"`` for adaptive ones (and unknown ones).
-
-    ``optimizer`` is a name (``"sgd"``, ``"Adam"``) or an optimizer instance.
-    """
-    name = _optimizer_name(optimizer)
-    if name in _SGD_LIKE or name.startswith("sgd"):
-        return "linear"
-    return "sqrt"
-
-
-def scale_lr_for_batch_size(
-    lr: float,
-    from_batch_size: int,
-    to_batch_size: int,
-    *,
-    rule: str = "auto",
-    optimizer: Any = None,
-) -> float:
-    """The LR for ``to_batch_size`` given a good ``lr`` at ``from_batch_size``.
-
-    ``rule``: ``"linear"`` (lr x ratio, SGD), ``"sqrt"`` (lr x sqrt(ratio), adaptive
-    optimizers), ``"none"``, or ``"auto"`` (:func:`batch_scaling_rule` of ``optimizer``;
-    ``"sqrt"`` when the optimizer is unknown).
-    """
-    lr = check_positive_float("lr", lr)
-    a, b = (
-        check_positive_float("from_batch_size", from_batch_size),
-        check_positive_float("to_batch_size", to_batch_size),
-    )
-    check_choice("batch_scaling", rule, BATCH_SCALING_RULES)
-    if rule == "auto":
-        rule = batch_scaling_rule(optimizer) if optimizer is not None else "sqrt"
-    ratio = b / a
-    if rule == "linear":
-        return lr * ratio
-    if rule == "sqrt":
-        return lr * math.sqrt(ratio)
-    return lr
-
-
-def batch_factor(
-    from_batch_size: float, to_batch_size: float, *, rule: str = "auto", optimizer: Any = None
-) -> float:
-    """The factor :func:`scale_lr_for_batch_size` multiplies an LR by (1.0 for ``"none"``)."""
-    return scale_lr_for_batch_size(
-        1.0, from_batch_size, to_batch_size, rule=rule, optimizer=optimizer
-    )
-
-
-def batch_size_values(hp: Any) -> list[float]:
-    """The batch sizes a ``batch_size`` hyperparameter can take, for interval hulls.
-
-    A ``Choice`` or ``Fixed`` gives its values; an ``Int``/``Float`` its two bounds (every
-    scaling rule is monotonic, so the bounds give the extremes); anything else none.
-    """
-    kind = hp_kind(hp)
-    if kind in ("Choice", "Fixed"):
-        values = _discrete_values(hp)
-    elif kind in ("Int", "Float"):
-        values = [hp.min_value, hp.max_value]
-    else:
-        values = []
-    return sorted({float(v) for v in values if is_number(v) and v > 0})

@@ -29,7 +29,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from kt_lr import _compat
+from kt_lr import _compat, probe_model
 from kt_lr import _protocol as wire
 from kt_lr import space as sp
 from kt_lr.config import LRConfig
@@ -251,6 +251,7 @@ class LRTunerMixin(_compat.BeforeStateHooks):
                 print(f"LR probe {trial.trial_id} failed: {str(answer.error)[:2000]}")
         else:
             answer.artifacts = self._kt_lr_save_artifacts(trial, finding)
+            self._kt_lr_tensorboard(trial, finding, fit_kwargs.get("callbacks"), verbose)
         metrics, extra = wire.encode(answer)
         values.update(extra)
         return {**wire.objective_placeholder(self.oracle.objective), **metrics}
@@ -269,6 +270,9 @@ class LRTunerMixin(_compat.BeforeStateHooks):
         options.pop("batch_size", None)
         seed = options.pop("seed", wire.probe_seed(values))
         model = self._kt_lr_build(trial.hyperparameters, seed)
+        lr_name = self.lr_config.lr_hp_name
+        probe_model.check_constant_rate(model, lr_name, trial.trial_id)
+        unused = probe_model.unused_lr_note(model, values, lr_name)
         if finder is None:
             raise RuntimeError("kt_lr.finder is not available")
         finding = finder.find_lr(
@@ -298,6 +302,7 @@ class LRTunerMixin(_compat.BeforeStateHooks):
             },
             reasons=[str(r) for r in finding.reasons],
             optimizer=None if optimizer is None else type(optimizer).__name__,
+            notes=[unused] if unused else [],
         )
         return answer, finding
 
@@ -325,16 +330,31 @@ class LRTunerMixin(_compat.BeforeStateHooks):
             np.random.set_state(np_state)
 
     def _kt_lr_batch_size(self, values: dict, fit_args: tuple, fit_kwargs: dict) -> int:
+        """The probe's batch size: ``probe_options``, else the trial's batch-size
+        hyperparameter (a probe key may hold it), else ``search()``'s, else 32."""
         if self.probe_options.get("batch_size") is not None:
             return int(self.probe_options["batch_size"])
+        name = self.lr_config.batch_size_hp_name
+        if name and isinstance(values.get(name), int) and not isinstance(values[name], bool):
+            return int(values[name])
         if fit_kwargs.get("batch_size") is not None:
             return int(fit_kwargs["batch_size"])
         if len(fit_args) > 2 and isinstance(fit_args[2], int):
             return int(fit_args[2])
-        name = self.lr_config.batch_size_hp_name
-        if name and isinstance(values.get(name), int) and not isinstance(values[name], bool):
-            return int(values[name])
         return _DEFAULT_BATCH_SIZE
+
+    def _kt_lr_tensorboard(self, trial: Any, finding: Any, callbacks: Any, verbose: int) -> None:
+        """The probe's curves under each TensorBoard callback's per-trial log directory
+        (see :mod:`kt_lr.tensorboard_log`); a failure never fails the probe."""
+        from kt_lr.tensorboard_log import tensorboard_log_dirs, write_finding
+
+        for log_dir in tensorboard_log_dirs(callbacks):
+            run_dir = _compat.tensorboard_dir(self, log_dir, trial.trial_id)
+            try:
+                write_finding(run_dir, finding, image=self.save_probe_plots)
+            except Exception as exc:
+                if verbose:
+                    print(f"LR probe {trial.trial_id}: no TensorBoard data ({exc})")
 
     def _kt_lr_save_artifacts(self, trial: Any, finding: Any) -> str | None:
         """``finding.json`` (+ ``finding.png``) under the project dir; ``None`` on failure."""

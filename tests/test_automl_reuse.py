@@ -47,8 +47,10 @@ def test_the_example_runs_with_their_oracle_and_their_run_trial(tmp_path, exampl
     assert oracle.proposals == 2  # their populate_space proposed every ordinary trial
     assert sorted(their_runs) == sorted(oracle.trials)  # their run_trial ran each of them
     report = tuner.lr_report()
-    probe = report.probes["*"]
-    assert probe.status == "done" and probe.attempts == 1
+    # the example tunes a batch size of two values: one probe each (issue 16)
+    assert set(report.probes) == {"batch_size=16", "batch_size=64"}
+    for probe in report.probes.values():
+        assert probe.status == "done" and probe.attempts == 1
     for trial in oracle.trials.values():
         values = trial.hyperparameters.values
         low, high = oracle.lr_interval_for(values)

@@ -246,7 +246,9 @@ def test_a_worker_killed_during_its_probe_does_not_stall_the_search(tmp_path):
     assert rec["status"] == "done" and rec["attempts"] == 2
     first, second = rec["attempt_log"]
     assert first["tuner_id"] == dead and "probe_timeout=5 s; re-issued" in first["outcome"]
-    assert second["tuner_id"] == alive and second["outcome"] == "done"
+    # on busy cores the re-issued probe may outlast probe_timeout too: its answer is
+    # then used late (the key had no finding), which is as good for the search
+    assert second["tuner_id"] == alive and second["outcome"] in ("done", "late answer, used")
     low, high = rec["interval"]["low"], rec["interval"]["high"]
     assert len(trials) == 2 and all(
         low <= t["hyperparameters"]["values"]["learning_rate"] <= high for t in trials.values()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from keras_tuner import HyperParameters
 
+from kt_lr import batching as bt
 from kt_lr import narrowing as nw
 from kt_lr._protocol import ProbeAnswer
 from kt_lr.config import LRConfig
@@ -26,8 +27,10 @@ def space(optimizer=True, batch_size=False, lr="float"):
     else:
         hps.Choice("learning_rate", [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
     hps.Int("units", 4, 64, step=4)
-    if batch_size:
+    if batch_size == "choice":  # a few values: probed per value
         hps.Choice("batch_size", [16, 64])
+    elif batch_size:  # a range: rates scaled from the probe's batch size
+        hps.Int("batch_size", 16, 64, step=16)
     return hps
 
 
@@ -112,20 +115,25 @@ def test_a_narrowing_error_fails_the_key_instead_of_the_search(monkeypatch):
     assert lr_bounds(hps) == (1e-5, 1.0)
 
 
-def test_batch_factors_scale_each_keys_interval():
+def test_batch_factors_scale_each_keys_interval_up_to_its_top():
     config = LRConfig(num_seeds=0)
-    ledger, hps = probed(space(batch_size=True), config, ADAM, SGD)
-    assert nw.batch_sizes(hps, config) == [16.0, 64.0]
+    with pytest.warns(LRProbeWarning, match="capped at 0.1, the top of the probed interval"):
+        ledger, hps = probed(space(batch_size=True), config, ADAM, SGD)
+    assert bt.batch_sizes(hps, config) == [16.0, 64.0]
     adam, sgd = ledger.probes["optimizer=adam"].finding, ledger.probes["optimizer=sgd"].finding
-    assert nw.batch_factor(adam, 64, config) == pytest.approx(2.0)  # sqrt rule
-    assert nw.batch_factor(sgd, 64, config) == pytest.approx(4.0)  # linear rule
-    assert nw.batch_factor(sgd, 16, config) == 1.0 and nw.batch_factor(None, 64, config) == 1.0
-    assert nw.batch_factor(sgd, True, config) == 1.0  # not a batch size
+    assert bt.finding_factor(adam, 64, config) == pytest.approx(2.0)  # sqrt rule
+    assert bt.finding_factor(sgd, 64, config) == pytest.approx(4.0)  # linear rule
+    assert bt.finding_factor(sgd, 16, config) == 1.0 and bt.finding_factor(None, 64, config) == 1.0
+    assert bt.finding_factor(sgd, True, config) == 1.0  # not a batch size
+    # x4 would give [0.04, 0.4]: capped at the probed top 0.1, half a decade wide
     iv = nw.target(ledger, hps, {"optimizer": "sgd", "batch_size": 64}, config)
-    assert (iv.low, iv.high) == pytest.approx((4e-2, 4e-1))
-    assert lr_bounds(hps) == pytest.approx((1e-4, 4e-1))
+    assert (iv.low, iv.high) == pytest.approx((0.1 / 10**0.5, 0.1))
+    assert any("capped at 0.1" in n for n in ledger.probes["optimizer=sgd"].notes)
+    down = nw.target(ledger, hps, {"optimizer": "sgd", "batch_size": 4}, config)
+    assert (down.low, down.high) == pytest.approx((2.5e-3, 2.5e-2))  # scaled down: no cap
+    assert lr_bounds(hps) == pytest.approx((1e-4, 1e-1))
     off = LRConfig(batch_scaling="none")
-    assert nw.batch_sizes(hps, off) == [None] and nw.batch_factor(sgd, 64, off) == 1.0
+    assert bt.batch_sizes(hps, off) == [None] and bt.finding_factor(sgd, 64, off) == 1.0
 
 
 def test_refresh_narrows_again_when_a_batch_size_appears():
@@ -137,9 +145,10 @@ def test_refresh_narrows_again_when_a_batch_size_appears():
     from kt_lr import space as sp
 
     bigger = sp.replace_hp(bigger, next(h for h in hps.space if h.name == "learning_rate"))
-    refreshed = nw.refresh(ledger, bigger, config)
+    with pytest.warns(LRProbeWarning, match="capped"):
+        refreshed = nw.refresh(ledger, bigger, config)
     assert ledger.batch_sizes == [16.0, 64.0]
-    assert lr_bounds(refreshed) == pytest.approx((1e-4, 4e-1))
+    assert lr_bounds(refreshed) == pytest.approx((1e-4, 1e-1))
 
 
 def test_place_moves_the_lr_into_its_keys_interval():
@@ -175,13 +184,21 @@ def test_seeds_of_the_trials_own_key_come_first_then_the_others():
     assert [(s.trial_id, s.note) for s in ledger.seeds_used] == [("00", "seed"), ("01", "seed")]
 
 
-def test_a_seed_follows_the_trials_batch_size():
+def test_a_seed_follows_the_trials_batch_size_but_never_above_the_probed_top():
     config = LRConfig(num_seeds=1)
-    ledger, hps = probed(space(batch_size=True), config, ADAM, SGD)
+    with pytest.warns(LRProbeWarning, match="capped"):
+        ledger, hps = probed(space(batch_size=True), config, ADAM, SGD)
     values = {"optimizer": "sgd", "learning_rate": 1e-5, "batch_size": 64}
     seeded = nw.take_seed(ledger, hps, "00", values, config)
-    assert seeded["learning_rate"] == pytest.approx(0.12)
-    assert ledger.seeds_used[0].note == "seed scaled x4 from batch size 16 to 64"
+    assert seeded["learning_rate"] == pytest.approx(0.1)  # 0.03 x4 = 0.12, capped
+    assert ledger.seeds_used[0].note == (
+        "seed 0.03 scaled x4 from batch size 16 to 64, capped at 0.1, the top of the "
+        "interval at that batch size"
+    )
+    adam = {"optimizer": "adam", "learning_rate": 1e-5, "batch_size": 32}
+    seeded = nw.take_seed(ledger, hps, "01", adam, config)
+    assert seeded["learning_rate"] == pytest.approx(3e-4 * 2**0.5)  # inside: not capped
+    assert ledger.seeds_used[1].note == "seed 0.0003 scaled x1.41 from batch size 16 to 32"
 
 
 def test_seeding_is_off_for_a_grid_and_for_zero_seeds():

@@ -33,9 +33,16 @@ def space(lr="float", optimizer=False, batch_size=False):
     elif lr == "choice":
         hps.Choice("learning_rate", [1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
     hps.Int("units", 4, 64, step=4)
-    if batch_size:
-        hps.Choice("batch_size", [16, 64])
+    add_batch_size(hps, batch_size)
     return hps
+
+
+def add_batch_size(hps, batch_size):
+    """``"choice"``: a few values (probed per value); ``True``: a range (rates scaled)."""
+    if batch_size == "choice":
+        hps.Choice("batch_size", [16, 64])
+    elif batch_size:
+        hps.Int("batch_size", 16, 64, step=16)
 
 
 def make(
@@ -251,10 +258,13 @@ def test_choice_lr_is_filtered(tmp_path):
 def test_choice_lr_with_nothing_inside_keeps_the_closest(tmp_path):
     hps = HyperParameters()
     hps.Choice("learning_rate", [1e-5, 1e-1])
-    oracle = make(tmp_path, hps=hps)
+    oracle = make(tmp_path, hps=hps)  # min_choices=2: both kept, nothing to say
     finish_probe(oracle, oracle.create_trial("t"), lr=3e-3, low=2e-3, high=5e-3)
-    hp = oracle.get_space().space[0]
-    assert list(hp.values) == [1e-1]
+    assert list(oracle.get_space().space[0].values) == [1e-5, 1e-1]
+    one = make(tmp_path, hps=hps, name="one", lr_options={"min_choices": 1})
+    with pytest.warns(LRProbeWarning, match=r"dropped 1e-05 \(2.\d decades below it\)"):
+        finish_probe(one, one.create_trial("t"), lr=3e-3, low=2e-3, high=5e-3)
+    assert list(one.get_space().space[0].values) == [1e-1]
 
 
 def test_interval_missing_the_range_warns_and_keeps_a_slice(tmp_path):
@@ -603,8 +613,7 @@ def two_key_space(batch_size=False):
     hps.Choice("optimizer", ["adam", "sgd"])
     hps.Float("learning_rate", 1e-5, 1.0, sampling="log")
     hps.Int("units", 4, 64, step=4)
-    if batch_size:
-        hps.Choice("batch_size", [16, 64])
+    add_batch_size(hps, batch_size)
     return hps
 
 
@@ -677,39 +686,62 @@ def test_choice_lr_is_chosen_inside_each_keys_interval(tmp_path):
         assert v["learning_rate"] in allowed
 
 
-def test_lr_interval_and_seeds_follow_the_batch_size_rule(tmp_path):
+def scaled_interval(finding, factor, top_of_range=1.0):
+    """What a key's interval becomes at ``factor`` x the probe's batch size (>= 1): scaled,
+    never above the probed top, at least half a decade wide."""
+    from kt_lr import space as sp
+
+    top = min(top_of_range, finding["high"])
+    iv = sp.narrow_interval(finding["low"] * factor, finding["high"] * factor, 1e-5, top)
+    return iv.low, iv.high
+
+
+def test_lr_interval_and_seeds_follow_the_batch_size_rule_up_to_the_probed_top(tmp_path):
     oracle = make(
         tmp_path, hps=two_key_space(batch_size=True), lr_options={"num_seeds": 2}, max_trials=30
     )
-    # probed at batch size 16 (the default); at 64: Adam x sqrt(4) = x2, SGD x4 (linear)
+    # probed at batch size 16 (the default); at 64: Adam x sqrt(4) = x2, SGD x4 (linear),
+    # both capped at the top of their probed interval
     for name in ("Adam", "SGD"):
         probe = oracle.create_trial("t")
         key = probe.hyperparameters.values[wire.PROBE_MARKER]
         assert probe.hyperparameters.values["batch_size"] == 16
-        finish_probe(oracle, probe, batch_size=16, **FINDINGS[key], **{wire.PROBE_OPTIMIZER: name})
-    want = {
-        ("adam", 16): (1e-4, 1e-3),
-        ("adam", 64): (2e-4, 2e-3),
-        ("sgd", 16): (1e-2, 1e-1),
-        ("sgd", 64): (4e-2, 4e-1),
-    }
-    for (opt, bs), interval in want.items():
-        got = oracle.lr_interval_for({"optimizer": opt, "batch_size": bs})
-        assert got == pytest.approx(interval)
-    assert lr_bounds(oracle) == pytest.approx((1e-4, 4e-1))  # hull over keys and sizes
+        with pytest.warns(LRProbeWarning, match="the top of the probed interval"):
+            finish_probe(
+                oracle, probe, batch_size=16, **FINDINGS[key], **{wire.PROBE_OPTIMIZER: name}
+            )
+
+    def factor(opt, bs):
+        return bs / 16 if opt == "sgd" else (bs / 16) ** 0.5
+
+    def want(opt, bs):
+        finding = FINDINGS[f"optimizer={opt}"]
+        if bs == 16:
+            return finding["low"], finding["high"]
+        return scaled_interval(finding, factor(opt, bs))
+
+    assert want("adam", 64) == pytest.approx((2e-4, 1e-3))
+    assert want("sgd", 64) == pytest.approx((0.1 / 10**0.5, 0.1))
+    for opt in ("adam", "sgd"):
+        for bs in (16, 32, 48, 64):
+            got = oracle.lr_interval_for({"optimizer": opt, "batch_size": bs})
+            assert got == pytest.approx(want(opt, bs))
+    assert lr_bounds(oracle) == pytest.approx((1e-4, 1e-1))  # hull: never above a probed top
     trials = run_until_stopped(oracle)
     seeds = {k: r["seeds"] for k, r in oracle.lr_state["probes"].items()}
-    seeded = {s["trial_id"] for s in oracle.lr_state["seeds_used"]}
+    seeded = {s["trial_id"]: s for s in oracle.lr_state["seeds_used"]}
     assert len(seeded) == 4
     for t in trials:
         v = t.hyperparameters.values
-        lo, hi = want[(v["optimizer"], v["batch_size"])]
+        lo, hi = want(v["optimizer"], v["batch_size"])
         assert lo * (1 - 1e-9) <= v["learning_rate"] <= hi * (1 + 1e-9), v
         if t.trial_id in seeded:
-            factor = {"adam": 2.0, "sgd": 4.0}[v["optimizer"]] if v["batch_size"] == 64 else 1.0
+            f = factor(v["optimizer"], v["batch_size"])
             key = f"optimizer={v['optimizer']}"
-            assert any(v["learning_rate"] == pytest.approx(s * factor) for s in seeds[key])
-    assert {t.hyperparameters.values["batch_size"] for t in trials} == {16, 64}
+            scaled = [min(max(s * f, lo), hi) for s in seeds[key]]
+            assert any(v["learning_rate"] == pytest.approx(s) for s in scaled)
+            assert v["learning_rate"] <= FINDINGS[key]["high"] * (1 + 1e-9)
+    assert len({t.hyperparameters.values["batch_size"] for t in trials}) > 1
 
 
 def test_batch_scaling_options_and_clipping(tmp_path):
@@ -718,27 +750,66 @@ def test_batch_scaling_options_and_clipping(tmp_path):
         return oracle
 
     linear = probed("lin", batch_scaling="linear")
-    finish_probe(linear, linear.create_trial("t"), batch_size=16)  # optimizer unknown
-    assert linear.lr_interval_for({"batch_size": 64}) == pytest.approx((4e-3, 4e-2))
+    with pytest.warns(LRProbeWarning, match="capped at 0.01"):
+        finish_probe(linear, linear.create_trial("t"), batch_size=16)  # optimizer unknown
+    # x4: [4e-3, 4e-2] capped at the probed top 1e-2, grown back to half a decade
+    assert linear.lr_interval_for({"batch_size": 64}) == pytest.approx((1e-2 / 10**0.5, 1e-2))
     auto = probed("auto")
-    finish_probe(auto, auto.create_trial("t"), batch_size=16)  # unknown: sqrt
-    assert auto.lr_interval_for({"batch_size": 64}) == pytest.approx((2e-3, 2e-2))
+    with pytest.warns(LRProbeWarning, match="capped at 0.01"):
+        finish_probe(auto, auto.create_trial("t"), batch_size=16)  # unknown: sqrt
+    assert auto.lr_interval_for({"batch_size": 64}) == pytest.approx((2e-3, 1e-2))
     off = probed("off", batch_scaling="none")
     finish_probe(off, off.create_trial("t"), batch_size=16, **{wire.PROBE_OPTIMIZER: "SGD"})
     assert off.lr_interval_for({"batch_size": 64}) == (1e-3, 1e-2)
     assert lr_bounds(off) == (1e-3, 1e-2)
-    top = probed("top")  # scaled past the original range: clipped, minimum width kept
-    finish_probe(
-        top,
-        top.create_trial("t"),
-        lr=3e-2,
-        low=1e-2,
-        high=5e-2,
-        batch_size=16,
-        **{wire.PROBE_OPTIMIZER: "SGD"},
-    )
+    down = probed("down")  # probed at 64, scaled down to 16: no cap
+    finish_probe(down, down.create_trial("t"), batch_size=64, **{wire.PROBE_OPTIMIZER: "SGD"})
+    assert down.lr_interval_for({"batch_size": 16}) == pytest.approx((2.5e-4, 2.5e-3))
+    top = probed("top")  # the probed top above the original range: clipped at the range
+    with pytest.warns(LRProbeWarning, match="capped at 0.05"):
+        finish_probe(
+            top,
+            top.create_trial("t"),
+            lr=3e-2,
+            low=1e-2,
+            high=5e-2,
+            batch_size=16,
+            **{wire.PROBE_OPTIMIZER: "SGD"},
+        )
     lo, hi = top.lr_interval_for({"batch_size": 64})
-    assert hi == 1e-1 and lo == pytest.approx(1e-1 / 10**0.5)  # 0.5 decades
+    assert hi == 5e-2 and lo == pytest.approx(5e-2 / 10**0.5)  # 0.5 decades
+
+
+def test_a_batch_size_with_a_few_values_is_probed_per_value(tmp_path):
+    """Issue 16: no rate is extrapolated across a batch-size Choice of <= 4 values."""
+    oracle = make(
+        tmp_path, hps=two_key_space(batch_size="choice"), lr_options={"num_seeds": 1}, max_trials=8
+    )
+    answers = {
+        "optimizer=adam,batch_size=16": dict(lr=3e-4, low=1e-4, high=1e-3),
+        "optimizer=adam,batch_size=64": dict(lr=6e-4, low=2e-4, high=2e-3),
+        "optimizer=sgd,batch_size=16": dict(lr=3e-2, low=1e-2, high=1e-1),
+        "optimizer=sgd,batch_size=64": dict(lr=5e-2, low=2e-2, high=2e-1),
+    }
+    for _ in answers:
+        probe = oracle.create_trial("t")
+        values = probe.hyperparameters.values
+        key = values[wire.PROBE_MARKER]
+        assert key == f"optimizer={values['optimizer']},batch_size={values['batch_size']}"
+        finish_probe(oracle, probe, batch_size=values["batch_size"], **answers[key])
+    assert set(oracle.lr_state["probes"]) == set(answers)
+    assert not wire.is_probe_trial(oracle.create_trial("t2"))  # no fifth probe
+    for key, answer in answers.items():
+        opt, bs = (part.split("=")[1] for part in key.split(","))
+        got = oracle.lr_interval_for({"optimizer": opt, "batch_size": int(bs)})
+        assert got == pytest.approx((answer["low"], answer["high"]))
+    for t in run_until_stopped(oracle):
+        v = t.hyperparameters.values
+        answer = answers[f"optimizer={v['optimizer']},batch_size={v['batch_size']}"]
+        assert answer["low"] <= v["learning_rate"] <= answer["high"]
+    summary = oracle.lr_report().summary()
+    assert "'batch_size' takes 2 values (16, 64): each is probed" in summary
+    assert "scaled" not in summary
 
 
 def test_a_failed_key_searches_the_original_range(tmp_path):
@@ -863,7 +934,7 @@ def test_resume_a_project_saved_by_the_previous_oracle(tmp_path):
     expected = json.load(open(os.path.join(V2, "expected.json")))
     oracle = make(
         tmp_path,
-        hps=two_key_space(batch_size=True),
+        hps=two_key_space(batch_size="choice"),
         max_trials=10,
         lr_options={"num_seeds": 3, "probe_timeout": 60, "trial_timeout": 100},
     )

@@ -303,33 +303,6 @@ def test_seed_lrs_edge_cases():
         sp.seed_lrs(1e-3, 1e-3, 1e-2, -1)
 
 
-# ------------------------------------------------------------------ batch size rule
-class SGD:
-    pass
-
-
-class Adam:
-    pass
-
-
-@pytest.mark.parametrize(
-    "opt, rule",
-    [("sgd", "linear"), (SGD(), "linear"), ("Adam", "sqrt"), (Adam(), "sqrt"), ("odd", "sqrt")],
-)
-def test_batch_scaling_rule(opt, rule):
-    assert sp.batch_scaling_rule(opt) == rule
-
-
-def test_scale_lr_for_batch_size():
-    assert sp.scale_lr_for_batch_size(1e-3, 32, 128, optimizer="sgd") == pytest.approx(4e-3)
-    assert sp.scale_lr_for_batch_size(1e-3, 32, 128, optimizer="adam") == pytest.approx(2e-3)
-    assert sp.scale_lr_for_batch_size(1e-3, 32, 128, rule="linear") == pytest.approx(4e-3)
-    assert sp.scale_lr_for_batch_size(1e-3, 32, 128, rule="none") == 1e-3
-    assert sp.scale_lr_for_batch_size(1e-3, 32, 128) == pytest.approx(2e-3)  # unknown: sqrt
-    with pytest.raises(ValueError, match="batch_scaling"):
-        sp.scale_lr_for_batch_size(1e-3, 32, 64, rule="cubic")
-
-
 def test_hp_summary():
     info = sp.hp_summary(the_hp(lr_space()))
     assert info["kind"] == "Float" and info["sampling"] == "log"
@@ -346,19 +319,3 @@ def test_lr_declared_twice_is_refused_with_the_fix():
     with pytest.raises(ValueError, match="declared 2 times") as err:
         sp.find_lr_hps(hps)
     assert "hp.Float('learning_rate', 1e-5, 1e-1, sampling='log')" in str(err.value)
-
-
-def test_batch_size_values_and_factor():
-    hps = HyperParameters()
-    hps.Choice("batch_size", [64, 16, 32])
-    hps.Int("bs", 8, 128, step=8)
-    hps.Fixed("bs2", 32)
-    hps.Boolean("flag")
-    choice, int_hp, fixed, flag = hps.space
-    assert sp.batch_size_values(choice) == [16.0, 32.0, 64.0]
-    assert sp.batch_size_values(int_hp) == [8.0, 128.0]
-    assert sp.batch_size_values(fixed) == [32.0]
-    assert sp.batch_size_values(flag) == []
-    assert sp.batch_factor(16, 64, optimizer="SGD") == pytest.approx(4.0)
-    assert sp.batch_factor(16, 64, optimizer="adam") == pytest.approx(2.0)
-    assert sp.batch_factor(16, 64, rule="none") == 1.0

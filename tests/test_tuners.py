@@ -511,14 +511,15 @@ def test_end_to_end_real_probe_on_a_dataset(tmp_path):
 
 # ------------------------------------------------------------------ conditional spaces
 class OptimizerBatchModel(keras_tuner.HyperModel):
-    """Tunes the optimizer, the LR and the batch size (declared in build, used by fit)."""
+    """Tunes the optimizer, the LR and the batch size (a range declared in build, used by
+    fit: rates are scaled from the probe's batch size)."""
 
     def build(self, hp):
         lr = hp.Float("learning_rate", 1e-5, 1.0, sampling="log")
         optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[
             hp.Choice("optimizer", ["sgd", "adam"])
         ]
-        hp.Choice("batch_size", [8, 32])
+        hp.Int("batch_size", 8, 32, step=8)
         model = keras.Sequential(
             [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]
         )
@@ -548,13 +549,16 @@ def test_real_probe_per_optimizer_and_lr_ranges_per_optimizer_and_batch_size(tmp
         assert probe.batch_size == 8  # probed at the space's default batch size
     sgd, adam = report.probes["optimizer=sgd"], report.probes["optimizer=adam"]
     assert (sgd.narrowed_low, sgd.narrowed_high) != (adam.narrowed_low, adam.narrowed_high)
-    # at batch size 32: SGD x4 (linear rule), Adam x2 (square-root rule)
+    # at batch size 32: SGD x4 (linear rule), Adam x2 (square-root rule), never above the
+    # top of the interval probed at batch size 8
     for opt, probe, factor in (("sgd", sgd, 4.0), ("adam", adam, 2.0)):
         at8 = oracle.lr_interval_for({"optimizer": opt, "batch_size": 8})
         assert at8 == (probe.narrowed_low, probe.narrowed_high)
-        want = kt_lr_space.narrow_interval(probe.low * factor, probe.high * factor, 1e-5, 1.0)
+        top = min(1.0, max(probe.high, probe.narrowed_high))
+        want = kt_lr_space.narrow_interval(probe.low * factor, probe.high * factor, 1e-5, top)
         at32 = oracle.lr_interval_for({"optimizer": opt, "batch_size": 32})
         assert at32 == pytest.approx((want.low, want.high))
+        assert at32[1] <= top
     trials = list(oracle.trials.values())
     assert len(trials) == 4
     for t in trials:  # every trial inside its own optimizer's interval at its batch size
