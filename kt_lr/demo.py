@@ -126,34 +126,66 @@ def before_after(units, layers, rows, data, epochs, seeds=(0, 1)):
 
 
 def plot_flow(finding, trials, report, path):
-    """The README picture: range test, differentials, and where the search's trials went."""
+    """The README picture, one story: what the search's probe saw, the interval it
+    narrowed the search to, and where the search's trials went (its best one marked).
+
+    Args:
+        finding: the search's own probe finding (an :class:`kt_lr.LRFinding`).
+        trials: ``(lr, val MSE, seeded?)`` of every finished trial.
+        report: the search's :class:`kt_lr.LRReport`.
+        path: where to save the PNG.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
     import numpy as np
     from matplotlib.figure import Figure
 
-    from kt_lr.plot import plot_finding
+    from kt_lr.plot import log_y_if_spread, place_legend, plot_finding
 
-    fig = Figure(figsize=(18, 4.8))
-    axes = fig.subplots(1, 3)
-    plot_finding(finding, axes=axes[:2])
-    ax = axes[2]
     lo0, hi0 = report.original_interval
     lo, hi = report.interval
-    ax.axvspan(lo0, hi0, color="0.9", label=f"original range [{lo0:.0e}, {hi0:.0g}]")
-    ax.axvspan(lo, hi, color="tab:orange", alpha=0.25, label=f"narrowed [{lo:.2g}, {hi:.2g}]")
-    lrs = np.array([t[0] for t in trials])
-    scores = np.array([t[1] for t in trials])
-    seeded = np.array([t[2] for t in trials])
-    ax.scatter(lrs[seeded], scores[seeded], marker="*", s=120, label="seeded trials", zorder=3)
-    ax.scatter(lrs[~seeded], scores[~seeded], marker="o", label="base strategy trials", zorder=3)
-    ax.axvline(finding.lr, color="k", lw=1.5, label=f"pick {finding.lr:.3g}")
+    lrs = np.array([t[0] for t in trials], dtype=float)
+    scores = np.array([t[1] for t in trials], dtype=float)
+    seeded = np.array([t[2] for t in trials], dtype=bool)
+    best = int(np.nanargmin(scores))
+    fig = Figure(figsize=(21, 5.2), layout="constrained")
+    axes = fig.subplots(1, 3)
+    plot_finding(finding, axes=axes[:2], interval=(lo, hi), interval_label="searched")
+    ax = axes[2]
+    ax.axvspan(lo0, hi0, color="0.92", label=f"your range [{lo0:.0e}, {hi0:.0g}]")
+    ax.axvspan(lo, hi, color="C1", alpha=0.15, label=f"searched [{lo:.2g}, {hi:.2g}]")
+    ax.axvline(finding.lr, color="k", lw=2, label=f"kt_lr's pick {finding.lr:.2g}")
+    ax.scatter(lrs[seeded], scores[seeded], marker="*", s=140, label="seeded trials", zorder=3)
+    ax.scatter(lrs[~seeded], scores[~seeded], marker="o", label="other trials", zorder=3)
+    ax.scatter(
+        [lrs[best]],
+        [scores[best]],
+        s=420,
+        facecolors="none",
+        edgecolors="C3",
+        linewidths=2,
+        label=f"the search's pick: lr {lrs[best]:.2g}, val MSE {scores[best]:.3g}",
+        zorder=4,
+    )
+    for other in axes[:2]:  # the search's pick on the probes' curves too
+        other.axvline(
+            lrs[best], color="C3", lw=1.5, ls="--", label=f"search's pick {lrs[best]:.2g}"
+        )
+        place_legend(other)
     ax.set_xscale("log")
     ax.set_xlim(lo0, hi0)
+    log_y_if_spread(ax, scores)
     ax.set_xlabel("learning rate")
     ax.set_ylabel("trial val MSE")
-    ax.set_title("The search: trials only where the probes say it is worth training")
-    ax.legend(fontsize="small")
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    ax.set_title("The search: its trials inside the narrowed interval")
+    place_legend(ax)
+    fig.suptitle(
+        f"kt_lr demo: the probe picks {finding.lr:.2g} and narrows the search to "
+        f"[{lo:.2g}, {hi:.2g}]; the search's best trial trains at {lrs[best]:.2g}"
+    )
     fig.savefig(path, dpi=90)
+    return fig
 
 
 def _plot_curves(curves, target, path):
@@ -183,6 +215,17 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=30, help="epochs per trial (default 30)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+
+
+def _probe_finding(report):
+    """The finding of the search's probe, read back from its ``finding.json``."""
+    import json
+
+    from kt_lr.results import LRFinding
+
+    probe = next(iter(report.probes.values()))
+    with open(os.path.join(probe.artifacts, "finding.json")) as fh:
+        return LRFinding.from_dict(json.load(fh)["finding"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,8 +297,8 @@ def run(args) -> int:
     one_cycle = kt_lr.schedule_from(
         finding, "one_cycle", steps_per_epoch=-(-len(x) // 32), epochs=args.epochs
     )
-    try:
-        plot_flow(finding, trials, report, os.path.join(args.output, "flow.png"))
+    try:  # the flow picture tells the search's own story: its probe, its interval, its trials
+        plot_flow(_probe_finding(report), trials, report, os.path.join(args.output, "flow.png"))
         report.plot().savefig(os.path.join(args.output, "probe.png"), dpi=100)
     except ImportError as err:
         print(err)
