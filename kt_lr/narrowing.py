@@ -5,8 +5,11 @@ oracle's search space (a Keras Tuner ``HyperParameters``, used duck-typed: ``spa
 ``get_config``, ``from_config``) and the :class:`~kt_lr.config.LRConfig`. A function
 that changes the space returns a new one; the oracle assigns it. No Keras Tuner import.
 
+- :func:`prepare` / :func:`probe_values` (from :mod:`kt_lr.probe_keys`): the probe keys
+  and the values each probe's model is built with.
 - :func:`narrow`: the space's LR becomes the *hull* of every probe key's interval at
-  every batch size the space allows (failed keys add the original range).
+  every batch size the space allows (failed keys add the original range); a ``Choice``
+  keeps the union of the values each key keeps.
 - :func:`place`: a trial's LR moves from the hull into its own key's interval.
 - :func:`target`: the interval a trial with given values samples from.
 - :func:`queue_seeds` / :func:`take_seed`: the seeded trials of each key.

@@ -74,10 +74,16 @@ class LROracle(keras_tuner.Oracle):
     GridSearch is left alone (a grid covers the hull). A key whose probe failed uses
     the original range (and the hull then covers it).
 
-    Batch size. With ``batch_size_hp_name`` in the space, a key's interval is measured
-    at the probe's batch size; for a trial with another batch size it is scaled by
-    ``batch_scaling`` (linear for SGD-like optimizers, square root for adaptive ones)
-    and narrowed again within the original range; the trial's seed follows.
+    Batch size. A ``batch_size_hp_name`` hyperparameter that is a ``Choice`` of at most
+    4 values joins the probe key (one probe per value, no extrapolation). Otherwise a
+    key's interval is measured at the probe's batch size and, for a trial with another
+    batch size, scaled by ``batch_scaling`` (linear for SGD-like optimizers, square root
+    for adaptive ones), never above the top of the probed interval, and narrowed again
+    within the original range; the trial's seed follows (see :mod:`kt_lr.batching`).
+
+    A ``Choice`` learning rate keeps, per key, the values inside its interval topped
+    up to ``min_choices``; keys whose branch never uses the learning rate (a
+    conditional scope) get no probe. Every such change is warned about and reported.
 
     Distributed search (a chief serves this oracle, see :mod:`kt_lr.distribute`). Other
     workers get IDLE while a probe runs (``wait_for_probes``); a probe whose worker died

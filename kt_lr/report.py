@@ -154,6 +154,7 @@ class LRReport:
                 "space_low": n[0],
                 "space_high": n[1],
                 "seeds": list(p.seeds),
+                "choices": None if p.choices is None else list(p.choices),
                 "reasons": " | ".join(p.reasons + p.notes),
                 "error": p.error,
             }
@@ -238,6 +239,7 @@ _FRAME_COLUMNS = [
     "space_low",
     "space_high",
     "seeds",
+    "choices",
     "reasons",
     "error",
 ]

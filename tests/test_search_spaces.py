@@ -90,6 +90,7 @@ def test_a_choice_of_rates_keeps_the_nearest_values_and_names_the_dropped(tmp_pa
     assert "search values now: [0.01, 0.001]" in summary
     assert "-> values [0.01, 0.001]" in summary and "dropped 0.0001" in summary
     assert oracle.lr_report().probes["*"].choices == [1e-2, 1e-3]
+    assert oracle.lr_report().to_frame()["choices"][0] == [1e-2, 1e-3]
 
 
 def test_min_choices_keeps_more_and_each_key_keeps_its_own(tmp_path):
