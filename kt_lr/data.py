@@ -4,7 +4,8 @@ Accepted: numpy arrays (or dicts / lists of them) with ``y``; a
 ``tf.data.Dataset`` of batches (finite or repeating); a
 ``keras.utils.PyDataset``; any other re-iterable of batches (e.g. a torch
 ``DataLoader``). Batches come out as tuples ``(x, y, sample_weight)`` of numpy
-values (``y`` or ``sample_weight`` may be ``None``). Shuffling uses a local
+values (``y`` or ``sample_weight`` may be ``None``). ``class_weight`` becomes per-sample
+weights as ``fit`` makes them. NaN/inf in the data is refused. Shuffling uses a local
 ``np.random.Generator``; global random state is never touched.
 """
 
@@ -16,12 +17,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from kt_lr.validation import (
+from kt_lr.validation import check_count
+from kt_lr.validation_data import (
     check_batch_parts,
     check_batch_size_of,
-    check_count,
+    check_class_ids,
+    check_class_weight,
     check_data_given,
     check_dataset_restarts,
+    check_finite_data,
     check_num_batches,
     check_sample_counts,
     check_validation_size,
@@ -50,6 +54,36 @@ def leaves(tree) -> list:
         tree: a nested structure of arrays (or ``None``).
     """
     return [leaf for leaf in keras.tree.flatten(tree) if leaf is not None]
+
+
+def class_weights(y, class_weight: dict) -> np.ndarray:
+    """Per-sample weights from ``class_weight``, as ``fit`` makes them: each sample weighs
+    its class's weight (1 for a class not listed); the class of a one-hot (or
+    probability) target is its argmax, of a ``(n, 1)`` or ``(n,)`` target its rounded value.
+
+    Args:
+        y: the targets of a single-output model (one array).
+        class_weight: ``{class id: weight}``.
+    """
+    y = np.asarray(y)
+    if y.ndim > 1:
+        y = np.argmax(y, axis=-1) if y.shape[-1] != 1 else np.squeeze(y, axis=-1)
+    classes = np.round(y).astype("int32")
+    check_class_ids(classes.shape)
+    found, index = np.unique(classes, return_inverse=True)
+    table = np.array([class_weight.get(int(c), 1.0) for c in found], dtype=keras.config.floatx())
+    return table[index.reshape(-1)]
+
+
+def _checked(batch: Batch, class_weight, where: str) -> Batch:
+    """A batch's values checked for NaN/inf, with its class weights as sample weights."""
+    x, y, sw = batch
+    for name, part in (("x", x), ("y", y), ("sample_weight", sw)):
+        check_finite_data(name, leaves(part), where)
+    if class_weight is not None:
+        check_class_weight(class_weight, sample_weight=sw, y=y)
+        sw = class_weights(y, class_weight)
+    return x, y, sw
 
 
 def _to_numpy(value):
@@ -97,10 +131,22 @@ class BatchStream:
         y: the targets for array data; ``None`` for datasets.
         batch_size: the batch size for array data.
         sample_weight: per-sample weights for array data.
+        class_weight: ``{class id: weight}``, turned into per-sample weights from the
+            targets as ``fit`` does (arrays, datasets and PyDatasets; not with
+            ``sample_weight`` or per-batch weights, which ``fit`` refuses too).
         seed: seeds the local generator that shuffles array data.
     """
 
-    def __init__(self, x, y=None, *, batch_size: int = 32, sample_weight=None, seed=None):
+    def __init__(
+        self,
+        x,
+        y=None,
+        *,
+        batch_size: int = 32,
+        sample_weight=None,
+        class_weight=None,
+        seed=None,
+    ):
         is_dataset = (
             _is_dataset(x)
             or _is_pydataset(x)
@@ -108,6 +154,7 @@ class BatchStream:
         )
         check_data_given(x, y, is_dataset=is_dataset)
         self.batch_size = check_count("batch_size", batch_size)
+        self.class_weight = check_class_weight(class_weight, sample_weight=sample_weight)
         self._rng = np.random.default_rng(seed)
         self.num_samples: int | None = None
         self.num_batches: int | None = None
@@ -122,6 +169,7 @@ class BatchStream:
         self._x = map_arrays(np.asarray, x)
         self._y = map_arrays(np.asarray, y)
         self._sw = None if sample_weight is None else np.asarray(sample_weight)
+        self._x, self._y, self._sw = _checked((self._x, self._y, self._sw), self.class_weight, "")
         lengths = {len(a) if a.ndim else -1 for a in leaves(self._x)}
         if self._y is not None:
             lengths |= {len(a) if a.ndim else -1 for a in leaves(self._y)}
@@ -162,6 +210,7 @@ class BatchStream:
                 self.num_batches = None
         source = {"dataset": "The tf.data.Dataset", "pydataset": "The PyDataset"}
         check_num_batches(self.num_batches, source.get(self.kind, "The data"))
+        check_class_weight(self.class_weight, iterable=self.kind == "iterable")
         self._iter = self._fresh_iter()
         self._yielded_any = False
 
@@ -204,7 +253,7 @@ class BatchStream:
         x, y, sw = _split_element(element)
         batch = (map_arrays(_to_numpy, x), map_arrays(_to_numpy, y), map_arrays(_to_numpy, sw))
         check_batch_size_of(_batch_len(batch[0]))
-        return batch
+        return _checked(batch, self.class_weight, " (in a batch of the dataset)")
 
     def random_batch(self) -> Batch:
         """A batch of ``batch_size`` samples drawn at random (arrays) or the next batch."""
@@ -232,19 +281,19 @@ def fixed_batches(data, *, batch_size: int, max_batches: int = 4) -> list[Batch]
         out = []
         for start in range(0, min(n, bs * max_batches), bs):
             sl = slice(start, min(start + bs, n))
-            out.append(
-                (
-                    map_arrays(lambda a, s=sl: np.asarray(a)[s], x),
-                    map_arrays(lambda a, s=sl: np.asarray(a)[s], y),
-                    None if sw is None else np.asarray(sw)[sl],
-                )
+            batch = (
+                map_arrays(lambda a, s=sl: np.asarray(a)[s], x),
+                map_arrays(lambda a, s=sl: np.asarray(a)[s], y),
+                None if sw is None else np.asarray(sw)[sl],
             )
+            out.append(_checked(batch, None, " (in validation_data)"))
         return out
     it = iter(data) if not _is_pydataset(data) else (data[i] for i in range(len(data)))
     out = []
     for element in it:
         x, y, sw = _split_element(element)
-        out.append((map_arrays(_to_numpy, x), map_arrays(_to_numpy, y), map_arrays(_to_numpy, sw)))
+        batch = (map_arrays(_to_numpy, x), map_arrays(_to_numpy, y), map_arrays(_to_numpy, sw))
+        out.append(_checked(batch, None, " (in validation_data)"))
         if len(out) >= max_batches:
             break
     check_validation_size(len(out), arrays=False)

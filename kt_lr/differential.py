@@ -30,6 +30,7 @@ from kt_lr.validation import (
     check_confidence,
     check_count,
     check_lr_grid,
+    check_measurable_step,
     check_model,
 )
 
@@ -84,6 +85,7 @@ def loss_differential(
     holdout: bool = False,
     method: str = "auto",
     sample_weight=None,
+    class_weight=None,
     seed: int | None = None,
     verbose: int = 1,
 ) -> LossDifferentialResult:
@@ -111,6 +113,8 @@ def loss_differential(
             update is not affine in the LR), ``"affine"`` (raise where it is not) or
             ``"brute_force"`` (one real step per LR).
         sample_weight: per-sample weights for array data.
+        class_weight: ``{class id: weight}``, per-sample weights from the targets as
+            ``fit`` makes them (not with ``sample_weight``).
         seed: seeds the local generators that draw batches and bootstrap resamples.
         verbose: 0 for silence, 1 for a progress bar.
 
@@ -123,7 +127,15 @@ def loss_differential(
     check_confidence(confidence)
     check_choice("method", method, ("auto", "affine", "brute_force"))
     check_model(model)
-    stream = BatchStream(x, y, batch_size=batch_size, sample_weight=sample_weight, seed=seed)
+    check_measurable_step(model)  # a model's own train_step: what it optimises is unknown
+    stream = BatchStream(
+        x,
+        y,
+        batch_size=batch_size,
+        sample_weight=sample_weight,
+        class_weight=class_weight,
+        seed=seed,
+    )
     first = stream.random_batch()
     first_forward(model, first)
     engine = get_engine(model)

@@ -11,13 +11,20 @@ from kt_lr import fuse as fuse_mod
 from kt_lr.differential import loss_differential
 from kt_lr.range_test import range_test
 from kt_lr.results import LRFinding
-from kt_lr.validation import check_fuse_options, check_known_options, check_probes
+from kt_lr.training import custom_train_step_note
+from kt_lr.validation import (
+    check_fuse_options,
+    check_known_options,
+    check_measurable_step,
+    check_probes,
+)
 
 _RT_KEYS = set(inspect.signature(range_test).parameters) - {"model", "x", "y"}
 _LD_KEYS = set(inspect.signature(loss_differential).parameters) - {"model", "x", "y"}
 _FUSE_KEYS = set(fuse_mod.DEFAULTS)
-_SHARED = {"batch_size", "seed", "verbose", "sample_weight"}
-_OPTIONS = ((_RT_KEYS | _LD_KEYS | _FUSE_KEYS) - _SHARED) | {"sample_weight"}
+_WEIGHTS = {"sample_weight", "class_weight"}  # options of both probes, given by the user
+_SHARED = {"batch_size", "seed", "verbose"} | _WEIGHTS
+_OPTIONS = ((_RT_KEYS | _LD_KEYS | _FUSE_KEYS) - _SHARED) | _WEIGHTS
 
 
 def differential_grid(rt_result, start_lr: float, end_lr: float, num: int = 50) -> np.ndarray:
@@ -51,7 +58,11 @@ def find_lr(
     """Run the range test and the loss differentials and fuse them into one LR.
 
     The model is left exactly as it was, even when a probe raises. Warns (``UserWarning``)
-    when the edge sits at the top of the probed range, where the pick is a lower bound.
+    when the edge sits at the top of the probed range, where the pick is a lower bound, or
+    near its bottom, where the answer is set by ``start_lr`` rather than by the model; and
+    when a model with its own ``train_step`` leaves the range test alone (the loss
+    differentials measure the compiled loss, not what that step optimises; the reason is
+    in ``finding.reasons`` and ``finding.settings["skipped"]``).
 
     Args:
         model: a compiled ``keras.Model`` with a constant learning rate.
@@ -69,7 +80,9 @@ def find_lr(
             ``confidence``, ``holdout``, ``method`` to
             :func:`~kt_lr.differential.loss_differential`; ``divisor``,
             ``decades_below``, ``decades_above``, ``max_disagreement`` to
-            :func:`~kt_lr.fuse.fuse`; ``sample_weight`` to both probes.
+            :func:`~kt_lr.fuse.fuse`; ``sample_weight`` (per-sample weights for array
+            data) or ``class_weight`` (``{class id: weight}``, per-sample weights from the
+            targets as ``fit`` makes them; not both, as in ``fit``) to both probes.
 
     Returns:
         An :class:`~kt_lr.results.LRFinding`: the pick ``lr``, a search interval
@@ -77,7 +90,7 @@ def find_lr(
 
     Raises:
         TypeError: for an option no probe takes.
-        ValueError: for a bad argument (the message names it and the fix).
+        ValueError: for a bad argument or data (the message names it and the fix).
         RuntimeError: when neither probe finds a learning rate that lowers the loss.
     """
     check_known_options("find_lr", probe_options, _OPTIONS)
@@ -85,12 +98,12 @@ def find_lr(
     fuse_opts = {k: v for k, v in probe_options.items() if k in _FUSE_KEYS}
     check_fuse_options(**{**fuse_mod.DEFAULTS, **fuse_opts})  # before minutes of probing
     common = {"batch_size": batch_size, "seed": seed, "verbose": verbose}
-    if "sample_weight" in probe_options:
-        common["sample_weight"] = probe_options["sample_weight"]
+    common.update({k: v for k, v in probe_options.items() if k in _WEIGHTS})
     rt_opts = {k: v for k, v in probe_options.items() if k in _RT_KEYS and k not in _SHARED}
     ld_opts = {k: v for k, v in probe_options.items() if k in _LD_KEYS and k not in _SHARED}
     start_lr = float(rt_opts.get("start_lr", 1e-7))
     end_lr = float(rt_opts.get("end_lr", 10.0))
+    probes, skipped = _runnable(model, probes)
     rt = ld = None
     if "range_test" in probes:
         rt = range_test(model, x, y, validation_data=validation_data, **common, **rt_opts)
@@ -99,11 +112,28 @@ def find_lr(
             ld_opts["lrs"] = differential_grid(rt, start_lr, end_lr)
         ld = loss_differential(model, x, y, **common, **ld_opts)
     finding = fuse_mod.fuse(rt, ld, bounds=(start_lr, end_lr), **fuse_opts)
-    finding.settings.update({"batch_size": batch_size, "seed": seed, "probes": list(probes)})
+    notes = [f"{name.replace('_', ' ')}s not run: {why}" for name, why in skipped.items()]
+    finding.reasons[:0] = notes
+    finding.settings.update(
+        {"batch_size": batch_size, "seed": seed, "probes": list(probes), "skipped": skipped}
+    )
     if finding.settings.get("edge_at_top"):
-        warnings.warn(
-            f"find_lr: {fuse_mod.edge_at_top_note(end_lr)}.",
-            UserWarning,
-            stacklevel=2,
-        )
+        notes.append(fuse_mod.edge_at_top_note(end_lr))
+    if finding.settings.get("edge_at_bottom"):
+        notes.append(fuse_mod.edge_at_bottom_note(start_lr))
+    for note in notes:
+        warnings.warn(f"find_lr: {note}.", UserWarning, stacklevel=2)
     return finding
+
+
+def _runnable(model, probes) -> tuple[list[str], dict[str, str]]:
+    """The probes that can measure ``model``, and why any other was left out: the loss
+    differentials measure the compiled loss, which a model's own ``train_step`` may not
+    optimise (alone they cannot answer: then the error says so)."""
+    probes = list(probes)
+    note = custom_train_step_note(model) if "loss_differential" in probes else None
+    if note is None:
+        return probes, {}
+    if probes == ["loss_differential"]:
+        check_measurable_step(model)  # raises, with the fix
+    return [p for p in probes if p != "loss_differential"], {"loss_differential": note}

@@ -47,6 +47,11 @@ from kt_lr.validation import check_fuse_options
 # an edge within this many decades of the top of the probed range is flagged: the loss
 # may still fall beyond it (e.g. Adadelta, whose useful LRs are ~1..10)
 EDGE_AT_TOP_DECADES = 0.25
+# an edge within this many decades of the bottom is flagged: the pick (edge / 3) is then
+# within a decade of the smallest rate probed and the search interval is cut by it, so the
+# answer is set by start_lr rather than by the model (e.g. Ftrl, whose first step from a
+# fresh state shrinks every weight towards zero at any rate: the loss rises from the start)
+EDGE_AT_BOTTOM_DECADES = 1.5
 
 DEFAULTS = {
     "divisor": 3.0,
@@ -96,6 +101,22 @@ def edge_at_top_note(top: float) -> str:
         f"the loss still fell near the top of the probed range ({top:.3g}): the edge of "
         "stability may lie above it and the pick be too low; probe higher "
         "(find_lr(..., end_lr=...)) or widen the learning_rate range"
+    )
+
+
+def edge_at_bottom_note(bottom: float) -> str:
+    """Why an edge near the bottom of the probed range makes the answer unreliable, in words.
+
+    Args:
+        bottom: the smallest learning rate probed.
+    """
+    return (
+        f"the edge of stability lies near the bottom of the probed range ({bottom:.3g}): "
+        "the loss rose almost from the smallest rate, so the pick and the interval are "
+        "set by the range rather than by the model; probe lower "
+        "(find_lr(..., start_lr=...)), or check that the optimizer continues from the "
+        "model's weights (Ftrl's first step shrinks them towards zero at any rate) and "
+        "that the data and loss are sound"
     )
 
 
@@ -153,7 +174,8 @@ def fuse(
         max_disagreement: when the two edges differ by more decades than this (>= 0),
             the loss differentials' edge alone is trusted; else their geometric mean.
         bounds: ``(low, high)``, the range that was probed: the answer is clipped into
-            it and an edge near ``high`` is flagged.
+            it and an edge near ``high`` or ``low`` is flagged (``settings['edge_at_top']``,
+            ``settings['edge_at_bottom']``, with a reason).
 
     Returns:
         An :class:`~kt_lr.results.LRFinding` with the pick, the interval, the candidates
@@ -214,9 +236,13 @@ def fuse(
         edge = values[0]
         reasons.append(f"edge of stability from the {next(iter(edges))} alone: {edge:.3g}")
     top = None if bounds is None else float(bounds[1])
+    bottom = None if bounds is None else float(bounds[0])
     edge_at_top = top is not None and edge >= top * 10**-EDGE_AT_TOP_DECADES
+    edge_at_bottom = bottom is not None and edge <= bottom * 10**EDGE_AT_BOTTOM_DECADES
     if edge_at_top:
         reasons.append(edge_at_top_note(top))
+    if edge_at_bottom:
+        reasons.append(edge_at_bottom_note(bottom))
     lr = edge / divisor
     valley = (range_test.suggestions or {}).get("valley") if range_test is not None else None
     if valley is not None and 0 < valley < edge:
@@ -253,5 +279,6 @@ def fuse(
             "decades_above": decades_above,
             "max_disagreement": max_disagreement,
             "edge_at_top": bool(edge_at_top),
+            "edge_at_bottom": bool(edge_at_bottom),
         },
     )

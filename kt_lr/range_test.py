@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from kt_lr import state, suggest
+from kt_lr import state, suggest, training
 from kt_lr.data import BatchStream, fixed_batches
 from kt_lr.results import RangeTestResult
 from kt_lr.validation import (
@@ -20,6 +20,7 @@ from kt_lr.validation import (
     check_lr_bounds,
     check_model,
     check_smoothing,
+    check_targets_given,
     data_fits_model,
 )
 
@@ -39,12 +40,14 @@ def lr_schedule(start_lr: float, end_lr: float, num_steps: int, mode: str = "exp
 
 
 def first_forward(model, batch) -> None:
-    """Build the model on one batch and fail clearly when the data does not fit it.
+    """Build the model on one batch and fail clearly when the data does not fit it (or
+    holds no targets for a loss that needs them).
 
     Args:
         model: the compiled ``keras.Model``.
         batch: one ``(x, y, sample_weight)`` batch of the user's data.
     """
+    check_targets_given(model, batch[1])
     with data_fits_model():
         state.ensure_built(model, batch)
         model(batch[0], training=False)
@@ -52,8 +55,8 @@ def first_forward(model, batch) -> None:
 
 def _batch_loss(model, batch) -> float:
     x, y, sw = batch
-    out = model.test_on_batch(x, y, sample_weight=sw, return_dict=True)
-    return float(out["loss"])
+    logs = model.test_on_batch(x, y, sample_weight=sw, return_dict=True)
+    return training.step_loss(logs, model, "test_step")
 
 
 def range_test(
@@ -70,6 +73,7 @@ def range_test(
     diverge_factor: float = 4.0,
     validation_data=None,
     sample_weight=None,
+    class_weight=None,
     seed: int | None = None,
     verbose: int = 1,
 ) -> RangeTestResult:
@@ -83,7 +87,10 @@ def range_test(
 
     Args:
         model: a compiled ``keras.Model`` with a constant learning rate; it is trained
-            with its own optimizer and loss, batch by batch as ``fit`` would.
+            with its own optimizer and loss, batch by batch through its own
+            ``train_step``, each batch packed as ``fit`` packs it (``(x, y)``, or
+            ``(x, y, sample_weight)`` with weights), under the model's distribution
+            strategy; the loss followed is the ``"loss"`` the step reports.
         x: the training inputs, as ``fit`` takes them: arrays (or dicts / lists of
             them), a ``tf.data.Dataset``, a ``keras.utils.PyDataset`` or any other
             re-iterable of batches (e.g. a torch ``DataLoader``).
@@ -99,6 +106,8 @@ def range_test(
         validation_data: ``(x_val, y_val)``, ``(x_val, y_val, sample_weight)`` or a
             dataset; its loss on up to 2 fixed batches is recorded after every step.
         sample_weight: per-sample weights for array data.
+        class_weight: ``{class id: weight}``, per-sample weights from the targets as
+            ``fit`` makes them (not with ``sample_weight``).
         seed: seeds the local generator that shuffles array data.
         verbose: 0 for silence, 1 for a progress bar.
 
@@ -112,7 +121,14 @@ def range_test(
     smoothing = check_smoothing("smoothing", smoothing)
     diverge_factor = check_diverge_factor(diverge_factor)
     check_model(model)
-    stream = BatchStream(x, y, batch_size=batch_size, sample_weight=sample_weight, seed=seed)
+    stream = BatchStream(
+        x,
+        y,
+        batch_size=batch_size,
+        sample_weight=sample_weight,
+        class_weight=class_weight,
+        seed=seed,
+    )
     val_batches = (
         None
         if validation_data is None
@@ -127,14 +143,14 @@ def range_test(
     stop_step, stop_reason = num_steps, "reached end_lr"
     bar = keras.utils.Progbar(num_steps, verbose=verbose, unit_name="step") if verbose else None
     avg, best = 0.0, np.inf
-    with state.preserved(model):
+    with state.preserved(model), training.fit_shaped_steps(model):
         opt = model.optimizer
         batch = first
         for i, lr in enumerate(lrs):
             opt.learning_rate.assign(lr)
             xb, yb, swb = batch
             out = model.train_on_batch(xb, yb, sample_weight=swb, return_dict=True)
-            loss = float(out["loss"])
+            loss = training.step_loss(out, model)
             losses[i] = loss
             if val_losses is not None:
                 val_losses[i] = np.mean([_batch_loss(model, b) for b in val_batches])

@@ -60,6 +60,15 @@ class RangeTestResult:
 
         return plot_range_test(self, ax=ax)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-ready Python (arrays as lists, see :func:`as_plain`)."""
+        return as_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RangeTestResult:
+        """The result back from :meth:`to_dict` (or its JSON)."""
+        return _rebuild(cls, data)
+
 
 @dataclass
 class LossDifferentialResult:
@@ -119,6 +128,15 @@ class LossDifferentialResult:
 
         return plot_loss_differential(self, ax=ax)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-ready Python (arrays as lists, see :func:`as_plain`)."""
+        return as_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LossDifferentialResult:
+        """The result back from :meth:`to_dict` (or its JSON)."""
+        return _rebuild(cls, data)
+
 
 @dataclass
 class LRFinding:
@@ -138,12 +156,20 @@ class LRFinding:
     candidates: dict[str, float | None] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, float]:
-        """Flat numbers (``lr``, ``low``, ``high`` and the candidates) for metrics or JSON."""
+    def to_dict(self, full: bool = False) -> dict[str, Any]:
+        """Flat numbers (``lr``, ``low``, ``high`` and the candidates as ``candidate_<name>``)
+        for metrics; with ``full``, every field (reasons, settings, both probes' results)
+        as JSON-ready Python, what a search saves in ``finding.json``.
+
+        Args:
+            full: the whole finding rather than its numbers.
+        """
+        if full:
+            return as_plain(self)
         out = {"lr": float(self.lr), "low": float(self.low), "high": float(self.high)}
         for k, v in self.candidates.items():
             if v is not None:
-                out[f"candidate_{k}"] = float(v)
+                out[f"{_CANDIDATE}{k}"] = float(v)
         return out
 
     def to_frame(self):
@@ -171,44 +197,74 @@ class LRFinding:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LRFinding:
-        """Rebuild a finding from ``as_plain(finding)`` (e.g. a probe's ``finding.json``)."""
+        """A finding back from what kt_lr writes: :meth:`to_dict` (full or its numbers) or a
+        search's ``<project>/kt_lr/<probe id>/finding.json`` (the finding under
+        ``"finding"``, next to the probe's trial id and values).
+
+        Args:
+            data: the dict (e.g. ``json.load`` of the file).
+
+        Raises:
+            ValueError: when ``data`` holds no finding (no ``lr``, ``low`` and ``high``).
+        """
+        if "lr" not in data and isinstance(data.get("finding"), dict):
+            data = data["finding"]  # a probe's finding.json
+        missing = [k for k in ("lr", "low", "high") if data.get(k) is None]
+        if missing:
+            raise ValueError(
+                f"LRFinding.from_dict: no {missing} in the data (keys: {sorted(data)}); pass "
+                "finding.to_dict(full=True), finding.to_dict() or a probe's finding.json."
+            )
         rt = data.get("range_test")
         ld = data.get("differential")
+        candidates = dict(data.get("candidates") or {})
+        candidates.update(
+            {k[len(_CANDIDATE) :]: v for k, v in data.items() if k.startswith(_CANDIDATE)}
+        )
         return cls(
             lr=float(data["lr"]),
             low=float(data["low"]),
             high=float(data["high"]),
-            reasons=list(data.get("reasons", [])),
-            range_test=None if rt is None else _rebuild(RangeTestResult, rt),
-            differential=None if ld is None else _rebuild(LossDifferentialResult, ld),
-            candidates=dict(data.get("candidates", {})),
-            settings=dict(data.get("settings", {})),
+            reasons=list(data.get("reasons") or []),
+            range_test=None if rt is None else RangeTestResult.from_dict(rt),
+            differential=None if ld is None else LossDifferentialResult.from_dict(ld),
+            candidates=candidates,
+            settings=dict(data.get("settings") or {}),
         )
 
 
+_CANDIDATE = "candidate_"
+_TEXT_LISTS = {"reasons"}  # list fields that are not arrays of numbers
+
+
+def _numbers(value):
+    """Nested lists of numbers back from :func:`as_plain`: ``None`` -> nan,
+    ``"inf"``/``"-inf"`` -> infinities; ints and booleans stay what they were."""
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if value is None:
+        return np.nan
+    return float(value) if isinstance(value, str) else value
+
+
 def _rebuild(kind, data: dict[str, Any]):
-    """A result dataclass from plain data: lists back to float arrays (None -> nan)."""
+    """A result dataclass from plain data: lists back to arrays (of the JSON's numbers:
+    floats, ints or booleans)."""
     values = {}
     for name in kind.__dataclass_fields__:
-        value = data.get(name)
-        if isinstance(value, list) and name not in ("reasons",):
-            value = np.array([np.nan if v is None else v for v in _flat(value)], dtype=float)
-            if name == "deltas":
-                value = value.reshape(len(data["deltas"]), -1)
+        if name not in data:
+            continue  # a field with a default (e.g. from an older file)
+        value = data[name]
+        if isinstance(value, list) and name not in _TEXT_LISTS:
+            value = np.array(_numbers(value))
         values[name] = value
     return kind(**values)
 
 
-def _flat(value):
-    for v in value:
-        if isinstance(v, list):
-            yield from _flat(v)
-        else:
-            yield v
-
-
 def as_plain(obj: Any) -> Any:
-    """Convert a result (or nested structure) into JSON-friendly python objects."""
+    """Convert a result (or nested structure) into JSON-friendly python objects: arrays
+    as nested lists, nan as ``None``, infinities as ``"inf"`` / ``"-inf"`` (JSON has
+    neither; :meth:`LRFinding.from_dict` reads them back)."""
     if hasattr(obj, "__dataclass_fields__"):
         return as_plain(asdict(obj))
     if isinstance(obj, dict):
@@ -220,5 +276,5 @@ def as_plain(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
-        return None
+        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
     return obj

@@ -3,7 +3,10 @@
 A snapshot holds the values of every model variable (trainable weights,
 non-trainable variables such as BatchNorm statistics and dropout seed state),
 the compiled metrics' variables, and every optimizer variable (iterations,
-moments, momentum, the learning rate). No files, no global RNG.
+moments, momentum, the learning rate). No files, no global RNG. A variable of a
+``tf.distribute`` strategy is recorded and restored per device (its mirrored copies, or
+a metric's per-replica sums), so a restore is bit for bit on every device; under
+``keras.distribution`` on JAX a restored value takes the variable's layout again.
 """
 
 from __future__ import annotations
@@ -14,16 +17,39 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from kt_lr import training
 from kt_lr.validation import check_buildable
 
 
-def _values(variables) -> list[np.ndarray]:
-    return [np.array(keras.ops.convert_to_numpy(v.value), copy=True) for v in variables]
+def _per_device(variable) -> list:
+    """What stores ``variable``: its per-device copies for a ``tf.distribute`` variable,
+    else the Keras variable itself."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        value = variable.value
+        if isinstance(value, tf.distribute.DistributedValues):
+            return list(value.values)
+    return [variable]
+
+
+def _storage(variables) -> list:
+    return [slot for v in variables for slot in _per_device(v)]
+
+
+def _read(slot) -> np.ndarray:
+    value = slot.value if isinstance(slot, keras.Variable) else slot
+    return np.array(keras.ops.convert_to_numpy(value), copy=True)
+
+
+def _values(slots) -> list[np.ndarray]:
+    return [_read(s) for s in slots]
 
 
 @dataclass
 class Snapshot:
-    """Values of a model's and its optimizer's variables at one moment."""
+    """Values of a model's and its optimizer's variables at one moment (the variables
+    lists hold what stores them: per device under a ``tf.distribute`` strategy)."""
 
     model_variables: list
     model_values: list[np.ndarray]
@@ -56,12 +82,13 @@ def ensure_built(model, example_batch=None) -> None:
         model: a compiled ``keras.Model``.
         example_batch: an ``(x, y, sample_weight)`` batch to build an unbuilt model on.
     """
-    if not model.built or not model.trainable_variables:
-        check_buildable(example_batch)
-        model(example_batch[0], training=False)
-    opt = model.optimizer
-    if not opt.built:
-        opt.build(model.trainable_variables)
+    with training.distribution_scope(model):  # variables mirrored like the model's
+        if not model.built or not model.trainable_variables:
+            check_buildable(example_batch)
+            model(example_batch[0], training=False)
+        opt = model.optimizer
+        if not opt.built:
+            opt.build(model.trainable_variables)
 
 
 def snapshot(model) -> Snapshot:
@@ -70,8 +97,8 @@ def snapshot(model) -> Snapshot:
     Args:
         model: a compiled, built ``keras.Model``.
     """
-    mvars = _model_variables(model)
-    ovars = list(model.optimizer.variables)
+    mvars = _storage(_model_variables(model))
+    ovars = _storage(model.optimizer.variables)
     return Snapshot(
         model_variables=mvars,
         model_values=_values(mvars),

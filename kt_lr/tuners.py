@@ -266,6 +266,8 @@ class LRTunerMixin(_compat.BeforeStateHooks):
         options = dict(self.probe_options)
         if sample_weight is not None:
             options.setdefault("sample_weight", sample_weight)
+        if fit_kwargs.get("class_weight") is not None:  # as fit honours it (issue 16)
+            options.setdefault("class_weight", fit_kwargs["class_weight"])
         options.pop("verbose", None)
         options.pop("batch_size", None)
         seed = options.pop("seed", wire.probe_seed(values))

@@ -1,4 +1,8 @@
-"""Argument checks shared by the probes: one place, errors that say what to do."""
+"""Argument checks shared by the probes: one place, errors that say what to do.
+
+The checks of the data itself (arrays, datasets, weights) are its sibling
+:mod:`kt_lr.validation_data`.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +88,7 @@ def _check_at_least(name: str, value, minimum: float, meaning: str) -> float:
     return out
 
 
-# -- the model and its data --------------------------------------------------------------
+# -- the model --------------------------------------------------------------------------
 def check_model(model) -> None:
     """A compiled ``keras.Model`` with an optimizer, a loss and a constant learning rate."""
     import keras
@@ -158,77 +162,33 @@ def check_lr_variable(optimizer) -> int:
     )
 
 
-def check_data_given(x, y, *, is_dataset: bool) -> None:
-    """``x`` is there, and ``y`` is not when ``x`` is a dataset yielding ``(x, y)``."""
-    if x is None:
-        raise ValueError("`x` is None: pass training data (arrays, a tf.data.Dataset, ...).")
-    if is_dataset and y is not None:
+def check_targets_given(model, y) -> None:
+    """Targets for a model whose compiled loss compares outputs with them (Keras's own
+    steps); a model with its own ``train_step`` or ``compute_loss`` may need none."""
+    if y is not None or getattr(model, "loss", None) is None:
+        return
+    from kt_lr.training import overridden
+
+    if overridden(model, "train_step") or overridden(model, "compute_loss"):
+        return
+    loss = model.loss if isinstance(model.loss, str) else type(model.loss).__name__
+    raise ValueError(
+        f"`y` is None, but the model was compiled with loss={loss!r}, which compares the "
+        "model's outputs with targets. Pass the targets as to fit: find_lr(model, x, y) "
+        "(for a dataset, batches of (x, y))."
+    )
+
+
+def check_measurable_step(model) -> None:
+    """The loss differentials measure the compiled loss (through ``compute_loss``): a model
+    with its own ``train_step`` optimises something only that step knows."""
+    from kt_lr.training import custom_train_step_note
+
+    note = custom_train_step_note(model)
+    if note is not None:
         raise ValueError(
-            "`y` must be None when `x` is a dataset (the dataset yields (x, y) batches)."
-        )
-
-
-def check_sample_counts(lengths: set, batch_size: int) -> int:
-    """The number of samples, from the leading lengths of every array of ``x`` and ``y``
-    (``-1`` for a scalar): one shared length, at least two batches of it."""
-    if -1 in lengths:
-        raise ValueError("`x` and `y` must be arrays with a leading sample dimension.")
-    if len(lengths) > 1:
-        raise ValueError(
-            f"`x` and `y` have different numbers of samples ({sorted(lengths)}); pass "
-            "arrays with the same length along axis 0."
-        )
-    n = next(iter(lengths), 0)
-    if n == 0:
-        raise ValueError("The training data is empty (0 samples); pass at least 2 batches.")
-    if n < 2 * batch_size:
-        raise ValueError(
-            f"The training data has {n} samples, fewer than two batches of "
-            f"batch_size={batch_size}: a probe needs at least 2 distinct batches. "
-            f"Lower `batch_size` (e.g. batch_size={max(1, n // 4)}) or pass more data."
-        )
-    return n
-
-
-def check_num_batches(num_batches, source: str) -> None:
-    """At least two batches from ``source`` (e.g. "The PyDataset") when its length is known."""
-    if num_batches == 0:
-        raise ValueError(f"{source} is empty: it yields no batches.")
-    if num_batches == 1:
-        raise ValueError(
-            "The data yields a single batch; a probe needs at least 2 distinct batches. "
-            "Use a smaller batch size in your dataset or pass more data."
-        )
-
-
-def check_dataset_restarts(restarted: bool) -> None:
-    """A dataset that ran out may start again, but only if it yielded anything before."""
-    if not restarted:
-        raise ValueError("The dataset yielded no batches; pass a non-empty dataset.") from None
-
-
-def check_batch_parts(element) -> None:
-    """A batch of a dataset is ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
-    if not 1 <= len(element) <= 3:
-        raise ValueError(
-            f"A batch from your dataset has {len(element)} parts; kt_lr expects (x,), (x, y) "
-            "or (x, y, sample_weight), as keras.Model.fit does."
-        )
-
-
-def check_batch_size_of(n: int) -> None:
-    """A batch from a dataset holds at least one sample."""
-    if n == 0:
-        raise ValueError("The dataset yielded an empty batch; check its batching.")
-
-
-def check_validation_size(size: int, *, arrays: bool) -> None:
-    """``validation_data`` holds samples (``arrays``) or yields batches."""
-    if size == 0:
-        raise ValueError(
-            "`validation_data` is empty; pass (x_val, y_val) with samples."
-            if arrays
-            else "`validation_data` yielded no batches."
+            f"loss_differential cannot measure this model: {note}. Use kt_lr.range_test, or "
+            "kt_lr.find_lr (it runs the range test alone and says so)."
         )
 
 

@@ -99,12 +99,73 @@ def test_schedule_optimizer_refused_with_fix(data):
             getattr(kt_lr, probe)(model, x, y, verbose=0)
 
 
-def test_all_nan_loss_everywhere(data):
+def test_all_nan_x_is_refused_before_probing(data):
+    # issue 16 item 4: a network can map NaN inputs to finite outputs, and the probes
+    # then answered confidently from garbage; now the data is refused up front
     x, y = data
     model = make_model()
     bad_x = np.full_like(x, np.nan)
-    with pytest.raises(RuntimeError, match="NaN"):
+    with pytest.raises(
+        ValueError, match=r"`x` holds 2048 NaN/inf value\(s\), the first in sample 0"
+    ):
         _untouched(model, lambda: kt_lr.find_lr(model, bad_x, y, verbose=0, num_steps=10))
+
+
+@pytest.mark.parametrize("probe", PROBES)
+@pytest.mark.parametrize("part", ["x", "y", "sample_weight"])
+def test_nan_or_inf_in_array_data_names_the_argument_and_the_fix(data, probe, part):
+    x, y = data
+    arrays = {"x": x.copy(), "y": y.copy(), "sample_weight": np.ones(len(x), "float32")}
+    arrays[part][7] = np.inf if part == "y" else np.nan
+    model = make_model()
+    with pytest.raises(ValueError, match=f"`{part}` holds .* sample 7.*Remove or impute"):
+        _untouched(model, lambda: getattr(kt_lr, probe)(model, **arrays, verbose=0))
+
+
+def test_nan_in_a_dataset_batch_or_in_validation_data(data):
+    x, y = data
+    bad = x.copy()
+    bad[100, 2] = np.nan
+    model = make_model()
+    with pytest.raises(ValueError, match="`x` holds 1 NaN/inf value.*in a batch of the dataset"):
+        _untouched(model, lambda: kt_lr.find_lr(model, _dataset(bad, y, 32), verbose=0))
+    y_val = y[:40].copy()
+    y_val[3] = np.nan
+    with pytest.raises(ValueError, match="`y` holds 1 NaN/inf value.*in validation_data"):
+        kt_lr.range_test(model, x, y, validation_data=(x[:40], y_val), verbose=0)
+
+
+def test_integer_and_boolean_data_is_not_checked_for_nan():
+    ints = BatchStream(np.arange(64)[:, None], np.arange(64) % 2 == 0, batch_size=8)
+    assert ints.next_batch()[0].dtype.kind == "i"
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_no_targets_for_a_loss_that_needs_them(data, probe):
+    # was: "None values not supported" from deep inside the loss
+    x, y = data
+    model = make_model()
+    with pytest.raises(ValueError, match="`y` is None.*loss='mse'.*find_lr\\(model, x, y\\)"):
+        _untouched(model, lambda: getattr(kt_lr, probe)(model, x, verbose=0))
+    x_only = _dataset(x, y, 32).map(lambda a, b: a)
+    with pytest.raises(ValueError, match="`y` is None"):
+        _untouched(model, lambda: getattr(kt_lr, probe)(model, x_only, verbose=0))
+
+
+def test_a_model_that_needs_no_targets_runs_without_y(data):
+    # an autoencoder whose own compute_loss compares the output with x: fit(x) works
+    x, _ = data
+
+    class AutoEncoder(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return keras.ops.mean((x - y_pred) ** 2)
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8,))
+    model = AutoEncoder(inputs, keras.layers.Dense(8)(keras.layers.Dense(4)(inputs)))
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    f = kt_lr.find_lr(model, x, num_steps=20, num_subsamples=3, verbose=0)
+    assert np.isfinite(f.range_test.losses).all() and f.differential is not None
 
 
 def test_find_lr_unknown_option(data):

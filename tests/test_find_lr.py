@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import make_model
+from conftest import make_model, make_regression
 
 import kt_lr
 
@@ -74,3 +74,46 @@ def test_find_lr_checks_the_fusion_options_before_probing(data, option, value):
         kt_lr.find_lr(model, x, y, verbose=0, **{option: value})
     for w0, w1 in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(w0, w1)
+
+
+def test_an_answer_at_the_bottom_of_the_probed_range_is_warned(data):
+    # issue 16 item 8: Ftrl's first step from a fresh state shrinks every weight towards
+    # zero at any rate, so the loss rises from the start and the answer sat at start_lr
+    x, y = data
+    with pytest.warns(UserWarning, match="bottom of the probed range \\(1e-07\\).*start_lr"):
+        f = kt_lr.find_lr(
+            make_model(keras.optimizers.Ftrl(0.01)), x, y, seed=0, verbose=0, num_subsamples=5
+        )
+    assert f.settings["edge_at_bottom"] and not f.settings["edge_at_top"]
+    assert any("bottom of the probed range" in r for r in f.reasons)
+
+
+def test_find_lr_reads_back_the_finding_json_a_search_saves(tmp_path):
+    # issue 16 item 10: LRFinding.from_dict(json.load(finding.json)) raised KeyError: 'lr'
+    import json
+    import os
+
+    x, y = make_regression(128, 4)
+
+    def build(hp):
+        model = make_model(keras.optimizers.Adam(hp.Float("learning_rate", 1e-5, 1.0)), d=4)
+        return model
+
+    tuner = kt_lr.RandomSearch(
+        build,
+        objective="loss",
+        max_trials=1,
+        directory=str(tmp_path),
+        project_name="json",
+        save_probe_plots=False,
+        probe_options={"num_steps": 15, "num_subsamples": 3},
+    )
+    tuner.search(x, y, epochs=1, verbose=0)
+    probe = tuner.lr_report().probes["*"]
+    with open(os.path.join(probe.artifacts, "finding.json")) as fh:
+        saved = json.load(fh)
+    finding = kt_lr.LRFinding.from_dict(saved)
+    assert (finding.lr, finding.low, finding.high) == (probe.lr, probe.low, probe.high)
+    assert finding.reasons == probe.reasons
+    assert len(finding.range_test.losses) == len(finding.range_test.lrs) > 0
+    assert finding.differential.deltas.shape == (3, len(finding.differential.lrs))

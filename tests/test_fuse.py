@@ -186,3 +186,50 @@ def test_an_edge_at_the_top_of_the_probed_range_is_flagged():
     g = fuse(rt_result(1e-2), ld_result(2e-2, 1e-2), bounds=(1e-6, 10.0))
     assert g.settings["edge_at_top"] is False
     assert not any("top of the probed range" in r for r in g.reasons)
+
+
+def test_an_edge_at_the_bottom_of_the_probed_range_is_flagged():
+    # issue 16 item 8: Ftrl's answer sat at start_lr, silently; the loss rose almost from
+    # the smallest probed rate, so the answer is set by the range, not by the model
+    f = fuse(rt_result(2e-6), None, bounds=(1e-6, 10.0))
+    assert f.settings["edge_at_bottom"] is True and f.settings["edge_at_top"] is False
+    assert any("bottom of the probed range (1e-06)" in r and "start_lr" in r for r in f.reasons)
+    g = fuse(rt_result(1e-2), ld_result(2e-2, 1e-2), bounds=(1e-6, 10.0))
+    assert g.settings["edge_at_bottom"] is False
+    assert not any("bottom of the probed range" in r for r in g.reasons)
+    h = fuse(rt_result(2e-6), None)  # no bounds: nothing to compare with
+    assert h.settings["edge_at_bottom"] is False
+
+
+def test_every_result_round_trips_through_to_dict_and_json():
+    import json
+
+    from kt_lr.results import LRFinding
+
+    rt = rt_result(1e-2)
+    rt.losses[-3:] = [np.nan, np.inf, -np.inf]  # a sweep that blew up
+    rt.val_losses = np.linspace(1.0, 2.0, len(rt.lrs))
+    ld = ld_result(2e-2, 1e-2)
+    ld.deltas = np.arange(100.0).reshape(2, 50)
+    ld.deltas[1, 4] = np.nan
+    for result in (rt, ld):
+        back = type(result).from_dict(json.loads(json.dumps(result.to_dict())))
+        for name in result.__dataclass_fields__:
+            mine, theirs = getattr(result, name), getattr(back, name)
+            if isinstance(mine, np.ndarray):
+                assert theirs.shape == mine.shape and theirs.dtype == mine.dtype, name
+                np.testing.assert_array_equal(theirs, mine)
+            else:
+                assert theirs == mine, name
+    f = fuse(rt, ld, bounds=(1e-6, 10.0))
+    full = LRFinding.from_dict(json.loads(json.dumps(f.to_dict(full=True))))
+    assert (full.lr, full.low, full.high, full.reasons) == (f.lr, f.low, f.high, f.reasons)
+    assert full.candidates == f.candidates and full.settings == f.settings
+    np.testing.assert_array_equal(full.range_test.losses, rt.losses)
+    np.testing.assert_array_equal(full.differential.deltas, ld.deltas)
+    numbers = LRFinding.from_dict(json.loads(json.dumps(f.to_dict())))
+    assert (numbers.lr, numbers.low, numbers.high) == (f.lr, f.low, f.high)
+    assert numbers.candidates == {k: v for k, v in f.candidates.items() if v is not None}
+    assert numbers.range_test is None and numbers.reasons == []
+    with pytest.raises(ValueError, match="no \\['lr', 'low', 'high'\\].*finding.json"):
+        LRFinding.from_dict({"trial_id": "x"})

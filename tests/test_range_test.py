@@ -85,8 +85,13 @@ def test_same_seed_same_curve(data):
 
 def test_nan_loss_from_first_step_is_an_error(data):
     x, y = data
-    y = y.copy()
-    y[:] = np.nan
     model = make_model()
+    weights = model.get_weights()
+    weights[0][:] = np.nan  # finite data, a model that outputs NaN
+    model.set_weights(weights)
     with pytest.raises(RuntimeError, match="NaN"):
         kt_lr.range_test(model, x, y, num_steps=10, verbose=0)
+    y = y.copy()
+    y[:] = np.nan  # NaN targets are refused before any step (issue 16 item 4)
+    with pytest.raises(ValueError, match="`y` holds 256 NaN/inf"):
+        kt_lr.range_test(make_model(), x, y, num_steps=10, verbose=0)

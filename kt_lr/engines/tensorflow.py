@@ -10,6 +10,8 @@ of the weights per LR fits the memory cap (a loop beyond it).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import tensorflow as tf
 
 from kt_lr.data import leaves, map_arrays
@@ -26,10 +28,10 @@ class _TFEngine(Engine):
 
     # -- entry points -------------------------------------------------------------------
     def affine(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
-        return self._affine(xs, ys, sws, xes, yes, swes, lrs, check_lrs)
+        return _outside_strategy_scope(self._affine, xs, ys, sws, xes, yes, swes, lrs, check_lrs)
 
     def step(self, x, y, sw, xe, ye, swe, lr):
-        return self._step(x, y, sw, xe, ye, swe, lr)
+        return _outside_strategy_scope(self._step, x, y, sw, xe, ye, swe, lr)
 
     # -- traced -------------------------------------------------------------------------
     def _read(self, variables):
@@ -86,3 +88,18 @@ class _TFEngine(Engine):
 
     def _step_flat(self, x, y, sw, xe, ye, swe, lr):
         return self._step_one(self._values(), (x, y, sw, xe, ye, swe), lr)
+
+
+def _outside_strategy_scope(fn, *args):
+    """``fn(*args)`` outside any ``tf.distribute`` strategy scope.
+
+    Inside ``strategy.scope()`` (a probe called there) the context is cross-replica:
+    ``optimizer.apply`` finds no replica context for its merge call, and every loss is
+    scaled by 1 / replicas. Outside it a mirrored variable reads as one value and an
+    update writes every copy, as the engine needs. The scope stack is per thread, so
+    there ``fn`` runs on a thread of its own.
+    """
+    if not tf.distribute.has_strategy():
+        return fn(*args)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args).result()
