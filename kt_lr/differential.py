@@ -11,18 +11,23 @@ the unchanged state, and evaluates the loss at ``a + lr·d`` for the whole grid 
 forward passes only, all in one compiled function. Affinity is checked at run time
 on two more LRs; where it fails (custom optimizers, EMA overwrites, Adafactor's
 clipping, ...) the brute-force path takes a real optimizer step per LR instead, and
-the result says so. This module draws the batches, groups same-shaped subsamples
-into stacks for the engine, and turns the differentials into statistics.
+the result says so.
+
+Where the forward passes go (:mod:`kt_lr.refine`): with ``lr_points`` each subsample is
+measured at that many LRs of the grid, coarse first, then around the edge and the
+minimum; with ``num_subsamples=None`` subsamples come in chunks until the edge is settled
+(or ``max_subsamples``, or ``time_budget``). :mod:`kt_lr.measure` runs the chunks on the
+engine; this module checks the arguments and turns the differentials into statistics.
 """
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
-from kt_lr import state, stats
-from kt_lr.data import BatchStream, leaves, map_arrays
+from kt_lr import refine, state, stats
+from kt_lr.data import BatchStream
 from kt_lr.engines import DEFAULT_GRID, get_engine
+from kt_lr.measure import measure
 from kt_lr.range_test import first_forward
 from kt_lr.results import LossDifferentialResult
 from kt_lr.validation import (
@@ -32,10 +37,8 @@ from kt_lr.validation import (
     check_lr_grid,
     check_measurable_step,
     check_model,
+    check_seconds,
 )
-
-AFFINE_RTOL = 1e-3
-CHUNK = 20
 
 
 def default_lrs(low: float = DEFAULT_GRID[0], high: float = DEFAULT_GRID[1], num=DEFAULT_GRID[2]):
@@ -49,37 +52,16 @@ def default_lrs(low: float = DEFAULT_GRID[0], high: float = DEFAULT_GRID[1], num
     return np.geomspace(low, high, num)
 
 
-def _shape_key(tree) -> tuple:
-    return tuple(np.shape(leaf) for leaf in leaves(tree))
-
-
-def _same_shape_groups(pairs):
-    """Split (train, eval) batch pairs into runs whose arrays all share shapes."""
-    groups: list[list] = []
-    last = None
-    for pair in pairs:
-        key = (_shape_key(pair[0]), _shape_key(pair[1]))
-        if groups and key == last:
-            groups[-1].append(pair)
-        else:
-            groups.append([pair])
-            last = key
-    return groups
-
-
-def _stack(group):
-    """Six stacked trees (x, y, sw, x_eval, y_eval, sw_eval) with a leading subsample axis."""
-    parts = zip(*(train + held for train, held in group), strict=True)
-    return [map_arrays(lambda *ts: np.stack([np.asarray(t) for t in ts]), *p) for p in parts]
-
-
 def loss_differential(
     model,
     x,
     y=None,
     *,
     lrs=None,
-    num_subsamples: int = 100,
+    num_subsamples: int | None = 100,
+    lr_points: int | None = None,
+    max_subsamples: int = refine.MAX_SUBSAMPLES,
+    time_budget: float | None = None,
     batch_size: int = 32,
     confidence: float = 0.95,
     holdout: bool = False,
@@ -94,6 +76,9 @@ def loss_differential(
     For each of ``num_subsamples`` batches, ΔL = L(after one step at lr) − L(before)
     for every LR in ``lrs``, each step taken from the optimizer state the model had
     before the probe. The model is left exactly as it was, even when the probe raises.
+    With ``lr_points`` and/or ``num_subsamples=None`` the probe spends its forward
+    passes where the rules' answers are (module doc): ``lrs`` is then the grid of
+    candidate LRs, and the result holds the LRs measured, with a ``measured`` mask.
 
     Args:
         model: a compiled ``keras.Model`` with a constant learning rate; the step is
@@ -104,7 +89,14 @@ def loss_differential(
         y: the targets when ``x`` holds arrays; ``None`` for datasets.
         lrs: the learning rates to measure (default: 50 points log-spaced over
             1e-7…10, :func:`default_lrs`).
-        num_subsamples: how many batches (at least 2).
+        num_subsamples: how many batches (at least 2); ``None``: chunks of
+            subsamples until the edge is settled (:mod:`kt_lr.refine`), at least 20
+            and at most ``max_subsamples``.
+        lr_points: measure each subsample at this many LRs of ``lrs`` (coarse, then
+            refined around the edge and the minimum); ``None``: at every LR.
+        max_subsamples: the cap when ``num_subsamples`` is ``None``.
+        time_budget: seconds the subsamples may take; when ``num_subsamples`` is
+            ``None``, no chunk starts past the first 20 subsamples that would overrun it.
         batch_size: the batch size for array data.
         confidence: the level of the t and bootstrap intervals, in ``(0, 1)``.
         holdout: measure L on another batch than the gradient's (a generalising
@@ -123,7 +115,12 @@ def loss_differential(
         statistics and intervals, the best LR by each rule, the method used and why.
     """
     grid = check_lr_grid(default_lrs() if lrs is None else lrs)
-    num_subsamples = check_count("num_subsamples", num_subsamples, 2)
+    if num_subsamples is not None:
+        num_subsamples = check_count("num_subsamples", num_subsamples, 2)
+    if lr_points is not None:
+        lr_points = check_count("lr_points", lr_points, 2)
+    max_subsamples = check_count("max_subsamples", max_subsamples, 2)
+    time_budget = check_seconds("time_budget", time_budget, example=60, none_ok=True)
     check_confidence(confidence)
     check_choice("method", method, ("auto", "affine", "brute_force"))
     check_model(model)
@@ -139,73 +136,42 @@ def loss_differential(
     first = stream.random_batch()
     first_forward(model, first)
     engine = get_engine(model)
-    reasons: list[str] = []
-    deltas = np.full((num_subsamples, grid.size), np.nan)
-    base_losses = np.full(num_subsamples, np.nan)
-    bar = keras.utils.Progbar(num_subsamples, verbose=verbose, unit_name="subsample")
-    used = "brute_force" if method == "brute_force" else "affine"
-    # the middle of the grid and its top: kinks (e.g. Adafactor's min(lr, 1/sqrt(t)))
-    # show at large rates
-    check_lrs = np.array([np.sqrt(grid[0] * grid[-1]), grid[-1]], dtype=np.float32)
+    sampler = refine.Sampler(
+        grid,
+        lr_points=lr_points,
+        num_subsamples=num_subsamples,
+        max_subsamples=max_subsamples,
+        confidence=confidence,
+    )
     with state.preserved(model):
-        lrs32 = grid.astype(np.float32)
-        batch = first
-        m = 0
-        while m < num_subsamples:
-            pairs = []
-            for _ in range(min(CHUNK if used == "affine" else 1, num_subsamples - m)):
-                pairs.append((batch, stream.random_batch() if holdout else batch))
-                batch = stream.random_batch()
-            if used == "affine":
-                results = [
-                    (group, engine.affine(*_stack(group), lrs32, check_lrs))
-                    for group in _same_shape_groups(pairs)
-                ]
-                dev = max(float(np.max(r[2])) for _, r in results)
-                if dev > AFFINE_RTOL:
-                    name = type(model.optimizer).__name__
-                    if method == "affine":
-                        raise RuntimeError(
-                            f"{name}'s update is not affine in the learning rate here "
-                            f"(relative deviation {dev:.2g}); use method='brute_force' or "
-                            "method='auto'."
-                        )
-                    used = "brute_force"
-                    reasons.append(
-                        f"{name}'s update is not affine in the LR (deviation {dev:.2g}): "
-                        "one real step per LR used"
-                    )
-                    batch = pairs[0][0]  # start again from this chunk, the slow way
-                    continue
-                for _, (bases, after, _) in results:
-                    for base, row in zip(np.asarray(bases), np.asarray(after), strict=True):
-                        base_losses[m] = float(base)
-                        row = row.astype(np.float64)
-                        deltas[m] = np.where(np.isfinite(row), row - base, np.nan)
-                        m += 1
-            else:
-                ((train_b, eval_b),) = pairs
-                after = np.empty(grid.size)
-                for k, lr in enumerate(lrs32):
-                    base, loss_k = engine.step(*train_b, *eval_b, lr)
-                    after[k] = float(loss_k)
-                base_losses[m] = float(base)
-                deltas[m] = np.where(np.isfinite(after), after - float(base), np.nan)
-                m += 1
-            if verbose:
-                bar.update(m)
+        run = measure(
+            engine,
+            stream,
+            sampler,
+            first,
+            holdout=holdout,
+            method=method,
+            optimizer=type(model.optimizer).__name__,
+            time_budget=time_budget if num_subsamples is None else None,
+            verbose=verbose,
+        )
+    reasons = run.reasons
+    base_losses = np.asarray(run.base_losses)
+    lrs_measured, deltas, measured = sampler.arrays()
     if not np.isfinite(base_losses).any():
         raise RuntimeError(
             "The loss before any step was NaN/inf on every subsample: check your data and "
             "labels for NaN/inf and that the loss suits your targets."
         )
-    summary = stats.summarize(deltas, confidence=confidence, rng=seed)
-    best = stats.best_lr_rules(grid, summary)
+    summary = stats.summarize(deltas, confidence=confidence, rng=seed, measured=measured)
+    best = refine.best_rules(lrs_measured, summary, sampler.count)
+    if sampler.k < grid.size or num_subsamples is None:
+        reasons.append(_sampling_note(sampler, grid.size))
     for rule, lr in best.items():
         if lr is not None:
             reasons.append(f"{rule.replace('_', ' ')} of ΔL at {lr:.3g}")
     return LossDifferentialResult(
-        lrs=grid,
+        lrs=lrs_measured,
         deltas=deltas,
         base_losses=base_losses,
         mean=summary["mean"],
@@ -217,13 +183,39 @@ def loss_differential(
         boot_high=summary["boot_high"],
         confidence=float(confidence),
         best=best,
-        method=used,
+        method=run.method,
         holdout=bool(holdout),
         reasons=reasons,
         settings={
-            "num_subsamples": num_subsamples,
+            "num_subsamples": sampler.count,
             "batch_size": stream.batch_size,
             "seed": seed,
             "optimizer": type(model.optimizer).__name__,
+            "lr_points": sampler.k,
+            "lattice": grid.tolist(),
+            "max_subsamples": sampler.cap,
+            "stop_reason": sampler.stop_reason,
+            "chunks": sampler.history,
+            "seconds": run.seconds,
+            "chunk_seconds": run.chunk_seconds,
+            "vectorized": bool(getattr(engine, "vectorize", False)),
         },
+        measured=measured,
+        count=summary["count"],
     )
+
+
+def _sampling_note(sampler: refine.Sampler, size: int) -> str:
+    """How many subsamples and LRs were measured and why sampling stopped, in words."""
+    why = {
+        "fixed": "as asked",
+        "settled": "the edge was settled",
+        "max_subsamples": f"the cap of {sampler.cap}",
+        "time budget": "the time budget was spent",
+    }.get(sampler.stop_reason or "", sampler.stop_reason)
+    lrs = (
+        f"{sampler.k} of the {size} LRs each (coarse, then around the edge and the minimum)"
+        if sampler.k < size
+        else f"all {size} LRs each"
+    )
+    return f"{sampler.count} subsamples ({why}), {lrs}"

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import time
 import warnings
 
 import numpy as np
 
+from kt_lr import calibrate
 from kt_lr import fuse as fuse_mod
 from kt_lr.differential import loss_differential
 from kt_lr.range_test import range_test
 from kt_lr.results import LRFinding
 from kt_lr.training import custom_train_step_note
 from kt_lr.validation import (
+    check_budget,
     check_fuse_options,
     check_known_options,
     check_measurable_step,
@@ -53,6 +57,7 @@ def find_lr(
     verbose: int = 1,
     validation_data=None,
     probes: tuple[str, ...] = ("range_test", "loss_differential"),
+    budget: float | None = 1.0,
     **probe_options,
 ) -> LRFinding:
     """Run the range test and the loss differentials and fuse them into one LR.
@@ -74,6 +79,14 @@ def find_lr(
         verbose: 0 for silence, 1 for progress bars.
         validation_data: held-out data for the range test's validation loss.
         probes: which probes run: ``"range_test"`` and/or ``"loss_differential"``.
+        budget: what both probes may cost, in epochs of ``x`` (one epoch: the steps
+            ``fit`` takes over it, from cold). A training step and a forward pass are
+            timed first and the probes sized to it (:mod:`kt_lr.budget`): the range
+            test's steps, the LRs per subsample of the differentials (coarse, then
+            refined around the edge and the minimum) and their subsamples (in chunks
+            until the edge is settled, at most 100, while the budget lasts). An explicit
+            ``num_steps``, ``lrs``, ``lr_points`` or ``num_subsamples`` wins. ``None``:
+            no timing, the fixed sizes (100 steps; 100 subsamples x 50 LRs).
         **probe_options: each goes to the probe that takes it: ``start_lr``,
             ``end_lr``, ``num_steps``, ``smoothing``, ``diverge_factor``, ``mode`` to
             :func:`~kt_lr.range_test.range_test`; ``lrs``, ``num_subsamples``,
@@ -97,6 +110,8 @@ def find_lr(
     check_probes(probes)
     fuse_opts = {k: v for k, v in probe_options.items() if k in _FUSE_KEYS}
     check_fuse_options(**{**fuse_mod.DEFAULTS, **fuse_opts})  # before minutes of probing
+    budget = check_budget(budget)
+    started = time.perf_counter()
     common = {"batch_size": batch_size, "seed": seed, "verbose": verbose}
     common.update({k: v for k, v in probe_options.items() if k in _WEIGHTS})
     rt_opts = {k: v for k, v in probe_options.items() if k in _RT_KEYS and k not in _SHARED}
@@ -104,12 +119,34 @@ def find_lr(
     start_lr = float(rt_opts.get("start_lr", 1e-7))
     end_lr = float(rt_opts.get("end_lr", 10.0))
     probes, skipped = _runnable(model, probes)
+    plan = None
+    if budget is not None and probes:
+        plan = calibrate.plan(
+            model,
+            x,
+            y,
+            budget_epochs=budget,
+            batch_size=batch_size,
+            seed=seed,
+            probes=probes,
+            lattice_size=len(ld_opts.get("lrs", ())) or 50,
+            options=probe_options,
+            weights={k: v for k, v in common.items() if k in _WEIGHTS},
+        )
+        if verbose:
+            print(plan.describe(len(ld_opts.get("lrs", ())) or 50))
+        rt_opts.setdefault("num_steps", plan.range_steps)
+        ld_opts.setdefault("lr_points", None if "lrs" in ld_opts else plan.lr_points)
+        ld_opts.setdefault("num_subsamples", None)
     rt = ld = None
     if "range_test" in probes:
         rt = range_test(model, x, y, validation_data=validation_data, **common, **rt_opts)
     if "loss_differential" in probes:
         if "lrs" not in ld_opts:
             ld_opts["lrs"] = differential_grid(rt, start_lr, end_lr)
+        if plan is not None and ld_opts["num_subsamples"] is None:
+            left = plan.budget_seconds - (time.perf_counter() - started)
+            ld_opts.setdefault("time_budget", max(left, 1e-3))
         ld = loss_differential(model, x, y, **common, **ld_opts)
     finding = fuse_mod.fuse(rt, ld, bounds=(start_lr, end_lr), **fuse_opts)
     notes = [f"{name.replace('_', ' ')}s not run: {why}" for name, why in skipped.items()]
@@ -117,6 +154,8 @@ def find_lr(
     finding.settings.update(
         {"batch_size": batch_size, "seed": seed, "probes": list(probes), "skipped": skipped}
     )
+    finding.settings["budget"] = None if plan is None else dataclasses.asdict(plan)
+    finding.settings["seconds"] = time.perf_counter() - started
     if finding.settings.get("edge_at_top"):
         notes.append(fuse_mod.edge_at_top_note(end_lr))
     if finding.settings.get("edge_at_bottom"):

@@ -78,6 +78,10 @@ class LossDifferentialResult:
     ``best`` maps each best-LR rule to its LR (``None`` when the rule has no
     answer, e.g. no LR whose whole CI is below zero). ``method`` is
     ``"affine"`` (one gradient, forward passes) or ``"brute_force"``.
+    ``lrs`` are the LRs measured, increasing (a subset of the candidate grid,
+    ``settings["lattice"]``, when the probe refined it). ``measured`` says which
+    subsample was measured at which LR (``None``: every one at every LR; elsewhere
+    ``deltas`` holds nan), ``count`` how many subsamples measured each LR.
     """
 
     lrs: np.ndarray
@@ -96,9 +100,21 @@ class LossDifferentialResult:
     holdout: bool
     reasons: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    measured: np.ndarray | None = None
+    count: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.measured is not None:
+            self.measured = np.asarray(self.measured, dtype=bool)
+        if self.count is None:
+            rows = np.shape(self.deltas)[0]
+            self.count = (
+                np.full(len(self.lrs), rows) if self.measured is None else self.measured.sum(axis=0)
+            )
+        self.count = np.asarray(self.count, dtype=int)
 
     def to_frame(self):
-        """One row per LR: mean, median, std and both intervals of ΔL."""
+        """One row per LR: mean, median, std, both intervals of ΔL and the count."""
         import pandas as pd
 
         return pd.DataFrame(
@@ -111,6 +127,7 @@ class LossDifferentialResult:
                 "t_high": self.t_high,
                 "boot_low": self.boot_low,
                 "boot_high": self.boot_high,
+                "count": self.count,
             }
         )
 

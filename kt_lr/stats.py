@@ -5,6 +5,11 @@
 such a column is "bad". Its mean, median and std are taken over its finite
 entries (``nan`` if none), but its interval bounds are ``nan`` (undefined: at
 least one subsample blew up) and it can never be chosen by a best-LR rule.
+
+``measured`` (optional, boolean like ``deltas``) says which entries were measured at
+all: the adaptive probe measures each subsample at a few LRs only. Unmeasured entries
+are ignored (whatever they hold); each column's statistics are over its own measured
+subsamples (``count``), and a column measured fewer than twice has no interval.
 No Keras, no global random state.
 """
 
@@ -18,6 +23,7 @@ from kt_lr.validation import (
     check_confidence,
     check_deltas,
     check_increasing,
+    check_measured,
     check_summary,
     check_whole,
 )
@@ -25,8 +31,10 @@ from kt_lr.validation import (
 __all__ = [
     "best_lr_rules",
     "bootstrap_interval",
+    "project_interval",
     "summarize",
     "t_interval",
+    "t_summary",
     "validate_confidence",
 ]
 
@@ -36,29 +44,82 @@ validate_confidence = check_confidence
 (:func:`kt_lr.validation.check_confidence`)."""
 
 
-def _deltas_and_finite(deltas) -> tuple[np.ndarray, np.ndarray]:
-    """``(deltas as float 2-D, finite column mask)``; needs at least two rows."""
+def _deltas_and_mask(deltas, measured) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(deltas as float 2-D, measured mask, finite column mask)``; at least two rows.
+
+    A column is finite when every measured entry is finite and at least one is measured.
+    """
     arr = check_deltas(deltas)
-    return arr, np.all(np.isfinite(arr), axis=0)
+    mask = np.ones(arr.shape, dtype=bool) if measured is None else check_measured(measured, arr)
+    finite = np.all(np.isfinite(arr) | ~mask, axis=0) & mask.any(axis=0)
+    return arr, mask, finite
 
 
-def t_interval(deltas, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Student-t interval of the mean ΔL per column (``M - 1`` degrees of freedom).
+def _moments(arr, mask, finite):
+    """``(count, mean, std ddof=1)`` per column over the measured entries of finite
+    columns (numpy's mean and std when every entry is measured)."""
+    n = mask.sum(axis=0)
+    safe = np.where(mask & finite, arr, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = safe.sum(axis=0) / np.maximum(n, 1)
+        dev = np.where(mask, safe - mean, 0.0)
+        std = np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1))
+    return n, mean, std
 
-    ``mean ± t_{(1+confidence)/2, M-1} * std(ddof=1) / sqrt(M)``; columns with a
-    non-finite entry get ``nan`` bounds.
+
+def _half_width(std, n, confidence):
+    """The t-interval's half width ``t_{(1+c)/2, n-1} * std / sqrt(n)`` (``nan`` for n < 2)."""
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = _st.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
+        return np.where(n >= 2, t * std / np.sqrt(np.maximum(n, 1)), np.nan)
+
+
+def t_interval(deltas, confidence: float = 0.95, measured=None) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t interval of the mean ΔL per column (``count - 1`` degrees of freedom).
+
+    ``mean ± t_{(1+confidence)/2, n-1} * std(ddof=1) / sqrt(n)`` over each column's ``n``
+    measured entries; columns with a non-finite entry (or fewer than two) get ``nan`` bounds.
 
     Args:
         deltas: ΔL, shape ``(subsamples >= 2, learning rates)``.
         confidence: the interval's level, strictly between 0 and 1.
+        measured: which entries were measured (boolean, the shape of ``deltas``);
+            ``None``: all of them.
     """
     confidence = check_confidence(confidence)
-    arr, finite = _deltas_and_finite(deltas)
-    m = arr.shape[0]
-    safe = np.where(finite, arr, 0.0)
-    mean = safe.mean(axis=0)
-    half = _st.t.ppf(0.5 + confidence / 2, m - 1) * safe.std(axis=0, ddof=1) / np.sqrt(m)
-    return np.where(finite, mean - half, np.nan), np.where(finite, mean + half, np.nan)
+    arr, mask, finite = _deltas_and_mask(deltas, measured)
+    n, mean, std = _moments(arr, mask, finite)
+    half = _half_width(std, n, confidence)
+    ok = finite & (n >= 2)
+    return np.where(ok, mean - half, np.nan), np.where(ok, mean + half, np.nan)
+
+
+def project_interval(summary: dict, count: int, confidence: float = 0.95, shift: float = 0.0):
+    """The t-interval each column would have with ``count`` subsamples: ``(t_low, t_high)``.
+
+    The spread is the column's ``std``; the centre its ``mean`` moved by ``shift`` times
+    the standard deviation of the mean of ``count`` subsamples given the column's
+    ``count`` (``summary["count"]``) measured ones, ``std * sqrt(count - n) / count``
+    (0 when ``n >= count``): with ``shift`` = -z / +z the intervals are the most hopeful /
+    most pessimistic ones at about z standard deviations. Where no such interval can move
+    a rule's answer, the answer is settled.
+
+    Args:
+        summary: :func:`t_summary`'s statistics (``mean``, ``std``, ``t_low``; ``count``).
+        count: the number of subsamples to project to (>= 2).
+        confidence: the interval's level, strictly between 0 and 1.
+        shift: how many standard deviations of the future mean to move the centre by.
+    """
+    confidence = check_confidence(confidence)
+    count = max(int(count), 2)
+    std = np.asarray(summary["std"], dtype=float)
+    n = np.asarray(summary.get("count", np.full(std.shape, count)), dtype=float)
+    centre = np.asarray(summary["mean"], dtype=float)
+    centre = centre + float(shift) * std * np.sqrt(np.maximum(count - n, 0.0)) / count
+    half = _half_width(std, count, confidence)
+    ok = np.isfinite(np.asarray(summary["t_low"], dtype=float))
+    return np.where(ok, centre - half, np.nan), np.where(ok, centre + half, np.nan)
 
 
 def bootstrap_interval(
@@ -66,6 +127,7 @@ def bootstrap_interval(
     confidence: float = 0.95,
     n_boot: int = 1000,
     rng: None | int | np.random.Generator = None,
+    measured=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval of the mean ΔL per column.
 
@@ -74,49 +136,57 @@ def bootstrap_interval(
     the columns of one resample stay paired); the bounds are the
     ``(1 ± confidence) / 2`` percentiles of the resampled means. ``rng`` is a seed
     or a ``np.random.Generator``; numpy's global state is never used. Columns with
-    a non-finite entry get ``nan`` bounds.
+    a non-finite entry get ``nan`` bounds. With ``measured``, the columns measured on
+    the same subsamples are resampled together over those rows (one draw per group,
+    groups in the order of their first column).
 
     Args:
         deltas: ΔL, shape ``(subsamples >= 2, learning rates)``.
         confidence: the interval's level, strictly between 0 and 1.
         n_boot: how many resamples (an integer >= 1).
         rng: a seed or a ``np.random.Generator`` (``None``: fresh entropy).
+        measured: which entries were measured (boolean, the shape of ``deltas``);
+            ``None``: all of them.
     """
     confidence = check_confidence(confidence)
-    arr, finite = _deltas_and_finite(deltas)
+    arr, mask, finite = _deltas_and_mask(deltas, measured)
     n_boot = check_whole("n_boot", n_boot, 1)
     gen = np.random.default_rng(rng)
-    m = arr.shape[0]
-    idx = gen.integers(0, m, size=(n_boot, m))
-    # counts[b, i]: how often row i is in resample b; the resampled means are counts @ X / M
-    counts = np.bincount((idx + m * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * m)
-    means = counts.reshape(n_boot, m) @ np.where(finite, arr, 0.0) / m
+    low = np.full(arr.shape[1], np.nan)
+    high = np.full(arr.shape[1], np.nan)
     alpha = (1 - confidence) / 2
-    low, high = np.percentile(means, [100 * alpha, 100 * (1 - alpha)], axis=0)
+    patterns, group = np.unique(mask.T, axis=0, return_inverse=True)
+    group = np.asarray(group).ravel()
+    for g in sorted(range(len(patterns)), key=lambda g: int(np.argmax(group == g))):
+        rows = np.flatnonzero(patterns[g])
+        cols = np.flatnonzero(group == g)
+        m = rows.size
+        if m < 2:
+            continue
+        sub = np.where(finite[cols], arr[np.ix_(rows, cols)], 0.0)
+        idx = gen.integers(0, m, size=(n_boot, m))
+        # counts[b, i]: how often row i is in resample b; the resampled means are counts @ X / M
+        counts = np.bincount((idx + m * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * m)
+        means = counts.reshape(n_boot, m) @ sub / m
+        low[cols], high[cols] = np.percentile(means, [100 * alpha, 100 * (1 - alpha)], axis=0)
     return np.where(finite, low, np.nan), np.where(finite, high, np.nan)
 
 
-def summarize(
-    deltas,
-    confidence: float = 0.95,
-    n_boot: int = 1000,
-    rng: None | int | np.random.Generator = None,
-) -> dict[str, np.ndarray]:
-    """Per-column statistics of ΔL.
-
-    Keys: ``mean``, ``median``, ``std`` (ddof=1) over each column's finite entries;
-    ``t_low``/``t_high`` (:func:`t_interval`); ``boot_low``/``boot_high``
-    (:func:`bootstrap_interval`); ``finite`` (True where every entry is finite).
+def t_summary(deltas, confidence: float = 0.95, measured=None) -> dict[str, np.ndarray]:
+    """:func:`summarize` without the bootstrap: ``mean``, ``median``, ``std``, ``t_low``,
+    ``t_high``, ``finite`` and ``count`` (cheap enough to recompute after every chunk of
+    subsamples).
 
     Args:
         deltas: ΔL, shape ``(subsamples >= 2, learning rates)``.
         confidence: the interval's level, strictly between 0 and 1.
-        n_boot: how many bootstrap resamples (an integer >= 1).
-        rng: a seed or a ``np.random.Generator`` for the bootstrap.
+        measured: which entries were measured (boolean, the shape of ``deltas``);
+            ``None``: all of them.
     """
-    arr, finite = _deltas_and_finite(deltas)
-    clean = np.where(np.isfinite(arr), arr, np.nan)
-    n_ok = np.sum(np.isfinite(arr), axis=0)
+    arr, mask, finite = _deltas_and_mask(deltas, measured)
+    ok = mask & np.isfinite(arr)
+    clean = np.where(ok, arr, np.nan)
+    n_ok = ok.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         total = np.nansum(clean, axis=0)
         mean = np.where(n_ok > 0, total / np.maximum(n_ok, 1), np.nan)
@@ -124,19 +194,47 @@ def summarize(
         std = np.where(n_ok > 1, np.sqrt(sq / np.maximum(n_ok - 1, 1)), np.nan)
     median = np.full(arr.shape[1], np.nan)
     for k in np.flatnonzero(n_ok):
-        median[k] = np.median(arr[np.isfinite(arr[:, k]), k])
-    t_low, t_high = t_interval(arr, confidence)
-    boot_low, boot_high = bootstrap_interval(arr, confidence, n_boot=n_boot, rng=rng)
+        median[k] = np.median(arr[ok[:, k], k])
+    t_low, t_high = t_interval(arr, confidence, measured=mask)
     return {
         "mean": mean,
         "median": median,
         "std": std,
         "t_low": t_low,
         "t_high": t_high,
-        "boot_low": boot_low,
-        "boot_high": boot_high,
         "finite": finite,
+        "count": mask.sum(axis=0),
     }
+
+
+def summarize(
+    deltas,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    rng: None | int | np.random.Generator = None,
+    measured=None,
+) -> dict[str, np.ndarray]:
+    """Per-column statistics of ΔL.
+
+    Keys: ``mean``, ``median``, ``std`` (ddof=1) over each column's finite measured
+    entries; ``t_low``/``t_high`` (:func:`t_interval`); ``boot_low``/``boot_high``
+    (:func:`bootstrap_interval`); ``finite`` (True where every measured entry is
+    finite); ``count`` (how many subsamples measured the column).
+
+    Args:
+        deltas: ΔL, shape ``(subsamples >= 2, learning rates)``.
+        confidence: the interval's level, strictly between 0 and 1.
+        n_boot: how many bootstrap resamples (an integer >= 1).
+        rng: a seed or a ``np.random.Generator`` for the bootstrap.
+        measured: which entries were measured (boolean, the shape of ``deltas``);
+            ``None``: all of them.
+    """
+    out = t_summary(deltas, confidence, measured)
+    boot_low, boot_high = bootstrap_interval(
+        deltas, confidence, n_boot=n_boot, rng=rng, measured=measured
+    )
+    out.update(boot_low=boot_low, boot_high=boot_high)
+    return out
 
 
 def best_lr_rules(lrs, summary: dict) -> dict[str, float | None]:

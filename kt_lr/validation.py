@@ -417,3 +417,27 @@ def check_width_options(min_decades: float, widen: float) -> tuple[float, float]
             f"`widen` must be a factor >= 1 (1 keeps the probe's interval), got {widen!r}."
         )
     return md, wf
+
+
+def check_measured(measured, deltas: np.ndarray) -> np.ndarray:
+    """Which entries of ``deltas`` were measured, as a boolean array of its shape."""
+    mask = np.asarray(measured)
+    if mask.shape != deltas.shape:
+        raise ValueError(
+            f"measured has shape {mask.shape} but deltas has {deltas.shape}: pass one flag "
+            "per subsample and LR (True where the loss differential was measured)."
+        )
+    return mask.astype(bool)
+
+
+def check_budget(budget) -> float | None:
+    """``find_lr``'s ``budget``: ``None`` (no sizing) or a finite number of epochs > 0."""
+    if budget is None:
+        return None
+    ok = isinstance(budget, int | float) and not isinstance(budget, bool)
+    if not ok or not math.isfinite(budget) or budget <= 0:
+        raise ValueError(
+            f"`budget` must be a number of epochs > 0 (e.g. 1.0, the default) or None for "
+            f"the fixed-size probes, got {budget!r}."
+        )
+    return float(budget)

@@ -115,3 +115,70 @@ def test_same_seed_same_answer(data):
     b = kt_lr.loss_differential(model, x, y, lrs=LRS, num_subsamples=4, seed=7, verbose=0)
     np.testing.assert_array_equal(a.deltas, b.deltas)
     assert a.best == b.best
+
+
+def test_refined_sequential_probe_matches_the_full_estimator(data):
+    """12 of 50 LRs per subsample, subsamples until the edge is settled: the batches come
+    in the same order as the full 100 x 50 estimator's, so every ΔL measured is its entry,
+    and the rules land within one grid step of its answers."""
+    x, y = data
+    model = make_model(keras.optimizers.SGD(0.01, momentum=0.9))
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    before = [v.numpy().copy() for v in model.variables + model.optimizer.variables]
+    full = kt_lr.loss_differential(model, x, y, seed=3, verbose=0)
+    fast = kt_lr.loss_differential(
+        model, x, y, seed=3, verbose=0, lr_points=12, num_subsamples=None
+    )
+    after = [v.numpy() for v in model.variables + model.optimizer.variables]
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+    m = fast.deltas.shape[0]
+    assert fast.settings["stop_reason"] == "settled" and m < 100
+    assert fast.settings["num_subsamples"] == m and fast.settings["lr_points"] == 12
+    assert fast.settings["lattice"] == pytest.approx(list(full.lrs))
+    assert fast.measured.shape == fast.deltas.shape
+    np.testing.assert_array_equal(fast.count, fast.measured.sum(axis=0))
+    cols = np.searchsorted(full.lrs, fast.lrs)
+    np.testing.assert_allclose(full.lrs[cols], fast.lrs)
+    np.testing.assert_allclose(
+        fast.deltas[fast.measured], full.deltas[:m, cols][fast.measured], rtol=1e-4, atol=1e-6
+    )
+    step = np.log10(full.lrs[1] / full.lrs[0])
+    for rule in ("largest_negative", "lowest_mean"):
+        assert abs(np.log10(fast.best[rule] / full.best[rule])) <= 1.01 * step, rule
+    assert "subsamples (the edge was settled), 12 of the 50 LRs" in " ".join(fast.reasons)
+    assert list(fast.to_frame().columns)[-1] == "count"
+
+
+def test_time_budget_stops_sequential_sampling_past_the_minimum(data, monkeypatch):
+    from kt_lr import refine
+
+    monkeypatch.setattr(refine.Sampler, "settled", lambda self, found: False)
+    x, y = data
+    model = make_model(keras.optimizers.Adam(1e-3))
+    res = kt_lr.loss_differential(
+        model, x, y, seed=0, verbose=0, num_subsamples=None, lr_points=12, time_budget=1e-6
+    )
+    assert res.settings["stop_reason"] == "time budget"
+    assert 20 <= res.deltas.shape[0] <= 24
+    fixed = kt_lr.loss_differential(
+        model, x, y, seed=0, verbose=0, num_subsamples=6, lr_points=12, time_budget=1e-6
+    )
+    assert fixed.deltas.shape[0] == 6 and fixed.settings["stop_reason"] == "fixed"
+
+
+def test_refined_probe_falls_back_to_brute_force(data):
+    x, y = data
+    model = make_model(keras.optimizers.Adafactor())
+    res = kt_lr.loss_differential(
+        model,
+        x,
+        y,
+        lrs=np.geomspace(1e-4, 3.0, 20),
+        num_subsamples=6,
+        lr_points=8,
+        seed=0,
+        verbose=0,
+    )
+    assert res.method == "brute_force" and res.deltas.shape[0] == 6
+    assert np.all(res.measured[4:].sum(axis=1) == 8)

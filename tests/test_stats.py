@@ -7,8 +7,10 @@ from scipy import stats as sst
 from kt_lr.stats import (
     best_lr_rules,
     bootstrap_interval,
+    project_interval,
     summarize,
     t_interval,
+    t_summary,
     validate_confidence,
 )
 
@@ -115,8 +117,10 @@ def test_summarize_keys_and_nonfinite_columns():
         "boot_low",
         "boot_high",
         "finite",
+        "count",
     }
     np.testing.assert_array_equal(s["finite"], [True, False, False])
+    np.testing.assert_array_equal(s["count"], [4, 4, 4])
     # finite-entry statistics for the bad columns, undefined intervals
     assert s["mean"][1] == pytest.approx(np.mean([-0.2, -0.4, -0.5]))
     assert s["median"][2] == pytest.approx(2.0)
@@ -214,3 +218,79 @@ def test_best_rules_rejects_mismatched_grid():
         best_lr_rules(LRS[::-1], s)
     with pytest.raises(ValueError, match="summarize"):
         best_lr_rules(LRS, {"mean": s["mean"]})
+
+
+# ------------------------------------------------------------- measured subsets
+
+
+def _masked():
+    rng = np.random.default_rng(4)
+    deltas = rng.normal(size=(12, 5))
+    measured = np.ones((12, 5), dtype=bool)
+    measured[:4, 1] = False  # column 1: the last 8 subsamples
+    measured[6:, 3] = False  # column 3: the first 6
+    measured[:11, 4] = False  # column 4: one subsample only
+    return deltas, measured
+
+
+def test_masked_statistics_are_those_of_each_columns_measured_subsamples():
+    deltas, measured = _masked()
+    garbage = np.where(measured, deltas, 1e9)  # unmeasured entries are never read
+    s = summarize(garbage, confidence=0.9, n_boot=200, rng=0, measured=measured)
+    np.testing.assert_array_equal(s["count"], [12, 8, 12, 6, 1])
+    for k in range(4):
+        col = deltas[measured[:, k], k]
+        low, high = t_interval(col[:, None], confidence=0.9)
+        assert s["mean"][k] == pytest.approx(col.mean())
+        assert s["std"][k] == pytest.approx(col.std(ddof=1))
+        assert s["median"][k] == pytest.approx(np.median(col))
+        assert s["t_low"][k] == pytest.approx(low[0]) and s["t_high"][k] == pytest.approx(high[0])
+    # one measurement: a mean, no interval
+    assert s["mean"][4] == pytest.approx(deltas[11, 4])
+    assert np.isnan(s["t_high"][4]) and np.isnan(s["boot_high"][4])
+    # all measured: exactly the unmasked statistics
+    full = summarize(deltas, confidence=0.9, n_boot=200, rng=0)
+    again = summarize(deltas, confidence=0.9, n_boot=200, rng=0, measured=np.ones_like(measured))
+    for key in full:
+        np.testing.assert_array_equal(full[key], again[key])
+
+
+def test_masked_bootstrap_resamples_each_group_of_columns_on_its_rows():
+    deltas, measured = _masked()
+    low, high = bootstrap_interval(deltas, confidence=0.8, n_boot=400, rng=5, measured=measured)
+    gen = np.random.default_rng(5)
+    # groups in the order of their first column: {0, 2}, {1}, {3}; column 4 too short
+    for cols, rows in (([0, 2], np.arange(12)), ([1], np.arange(4, 12)), ([3], np.arange(6))):
+        idx = gen.integers(0, rows.size, size=(400, rows.size))
+        means = deltas[rows][:, cols][idx].mean(axis=1)
+        np.testing.assert_allclose(low[cols], np.percentile(means, 10, axis=0), rtol=1e-12)
+        np.testing.assert_allclose(high[cols], np.percentile(means, 90, axis=0), rtol=1e-12)
+    assert np.isnan(low[4])
+
+
+def test_a_diverged_measured_entry_spoils_its_column_an_unmeasured_one_does_not():
+    deltas, measured = _masked()
+    deltas[0, 1] = np.nan  # not measured
+    deltas[7, 1] = np.inf  # measured: diverged
+    deltas[8, 3] = np.nan  # not measured
+    s = t_summary(deltas, measured=measured)
+    np.testing.assert_array_equal(s["finite"], [True, False, True, True, True])
+    assert np.isnan(s["t_high"][1]) and np.isfinite(s["t_high"][3])
+
+
+def test_measured_mask_must_match():
+    deltas, measured = _masked()
+    with pytest.raises(ValueError, match="measured"):
+        t_interval(deltas, measured=measured[:, :3])
+
+
+def test_project_interval():
+    deltas, _ = _masked()
+    s = t_summary(deltas)
+    low, high = project_interval(s, 12)  # as measured: the same interval
+    np.testing.assert_allclose(low, s["t_low"]) and np.testing.assert_allclose(high, s["t_high"])
+    low100, high100 = project_interval(s, 100)
+    half = sst.t.ppf(0.975, 99) * s["std"] / 10
+    np.testing.assert_allclose(high100, s["mean"] + half)
+    hopeful = project_interval(s, 100, shift=-2.0)[1]
+    np.testing.assert_allclose(hopeful, s["mean"] + half - 2 * s["std"] * np.sqrt(88) / 100)

@@ -36,6 +36,27 @@ DEFAULT_GRID = (1e-7, 10.0, 50)
 VECTORIZE_MAX_FLOATS = 5e7
 """Vectorising the grid holds one copy of the weights per LR: at most this many floats."""
 
+VECTORIZE_MAX_ACTIVATIONS = 2.5e7
+"""... and one forward pass's activations per LR: at most this many floats (100 MB);
+beyond it (convolutions, attention on real batches) the LRs go one after another, which
+costs no more there: a forward pass is large enough to keep the cores busy."""
+
+
+def activation_floats(model) -> int | None:
+    """Floats of one sample's layer outputs in a forward pass (``None``: unknown, e.g. a
+    subclassed model whose layers have no symbolic outputs)."""
+    total = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        try:
+            outputs = keras.tree.flatten(layer.output)
+        except (AttributeError, ValueError):
+            continue
+        for out in outputs:
+            dims = list(getattr(out, "shape", ()) or ())[1:]
+            if all(isinstance(d, int) for d in dims):
+                total += int(np.prod(dims))
+    return total or None
+
 
 def training_loss(model, w, nt, mv, x, y, sw, call_kwargs: dict):
     """The training loss at weights ``w`` as ``fit`` computes it (regularisers and the
@@ -97,6 +118,18 @@ class Engine:
         self.num_params = sum(int(np.prod(v.shape)) for v in self.tvars)
         # one copy of the weights per LR when the grid is vectorised: cap that memory
         self.vectorize = self.num_params * DEFAULT_GRID[2] <= VECTORIZE_MAX_FLOATS
+        self._activations = activation_floats(model)
+        self._sized = False
+
+    def size_grid(self, batch_size: int) -> None:
+        """Before the first trace: vectorise the grid only while one forward pass's
+        activations per LR fit :data:`VECTORIZE_MAX_ACTIVATIONS` at this batch size."""
+        if self._sized:
+            return
+        self._sized = True
+        if self._activations is not None:
+            floats = self._activations * int(batch_size) * DEFAULT_GRID[2]
+            self.vectorize = self.vectorize and floats <= VECTORIZE_MAX_ACTIVATIONS
 
     # -- the backend's part ------------------------------------------------------------
     def affine(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
@@ -118,6 +151,13 @@ class Engine:
     def _grid(self, loss_at, lrs):
         """``loss_at(lr)`` for every LR of ``lrs``, stacked."""
         raise NotImplementedError
+
+    def _updates(self, lrs, grads, w0, o0) -> list:
+        """``_update`` at every LR of the 1-D tensor ``lrs`` (a few): one weight list each.
+
+        A compiled backend loops over them, so that the optimizer's update is traced once.
+        """
+        return [self._update(lrs[j], grads, w0, o0) for j in range(int(lrs.shape[0]))]
 
     def _no_grad(self):
         """Context for the updates and forward passes (torch turns autograd off)."""
@@ -142,17 +182,18 @@ class Engine:
         x, y, sw, xe, ye, swe = batch
         grads = self._grads(w0, nt0, o0, mv0, x, y, sw)
 
-        def update(lr):
-            return self._update(lr, grads, w0, o0)
-
         def loss_at(w):
             return self._loss(w, nt0, mv0, xe, ye, swe)
 
         with self._no_grad():
-            a = update(0.0)
-            d = [bi - ai for ai, bi in zip(a, update(1.0), strict=True)]
-            # the differential passes two check LRs: the middle of the grid and its top
-            dev = affine_deviation(a, d, [(check_lrs[j], update(check_lrs[j])) for j in range(2)])
+            # LR 0 and 1 give the line; the differential passes two check LRs (the middle
+            # of the grid and its top) that must land on it
+            line_lrs = ops.concatenate(
+                [ops.convert_to_tensor([0.0, 1.0], "float32"), ops.cast(check_lrs, "float32")]
+            )
+            a, b, *checks = self._updates(line_lrs, grads, w0, o0)
+            d = [bi - ai for ai, bi in zip(a, b, strict=True)]
+            dev = affine_deviation(a, d, [(check_lrs[j], checks[j]) for j in range(2)])
             base = loss_at(w0)
             losses = self._grid(lambda lr: loss_at(along(a, d, lr)), lrs)
         return base, losses, dev

@@ -2,8 +2,10 @@
 
 No variable is ever written (``optimizer.stateless_apply``, see
 :class:`~kt_lr.engines._base.StatelessEngine`). Subsamples go through ``jax.lax.map``
-and the LR grid through ``jax.vmap`` while one copy of the weights per LR fits the
-memory cap (``jax.lax.map`` beyond it).
+and the LR grid through ``jax.vmap`` while one copy of the weights and of the activations
+per LR fits the memory caps (``jax.lax.map`` beyond them). A call with fewer subsamples or
+LRs than compiled so far is padded to those shapes: repeating a few costs far less than
+compiling again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class JaxEngine(StatelessEngine):
     def __init__(self, model):
         super().__init__(model)
         self._stack_len = 0
+        self._grid_len = 0
         self._affine = jax.jit(self._affine_many)
         self._step = jax.jit(self._step_one)
 
@@ -30,6 +33,10 @@ class JaxEngine(StatelessEngine):
             return self._scaled(self._loss(w, nt0, mv0, x, y, sw), o0)
 
         return jax.grad(objective)(w0)
+
+    def _updates(self, lrs, grads, w0, o0):
+        stacked = jax.lax.map(lambda lr: self._update(lr, grads, w0, o0), lrs)
+        return [[s[j] for s in stacked] for j in range(int(lrs.shape[0]))]
 
     def _grid(self, loss_at, lrs):
         if self.vectorize:
@@ -47,6 +54,10 @@ class JaxEngine(StatelessEngine):
     def affine(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
         stacks = (xs, ys, sws, xes, yes, swes)
         m = len(leaves(xs)[0])
+        # fewer LRs than compiled so far: the last one repeated, dropped again below
+        k = len(lrs)
+        self._grid_len = max(k, self._grid_len)
+        lrs = np.concatenate([lrs, np.repeat(np.asarray(lrs)[-1:], self._grid_len - k)])
         # a shorter stack (the last chunk) is padded to the longest one compiled so far:
         # a few repeated subsamples cost far less than compiling again
         self._stack_len = max(m, self._stack_len)
@@ -60,7 +71,7 @@ class JaxEngine(StatelessEngine):
             np.asarray(lrs, np.float32),
             np.asarray(check_lrs, np.float32),
         )
-        return np.asarray(bases)[:m], np.asarray(losses)[:m], np.asarray(devs)[:m]
+        return np.asarray(bases)[:m], np.asarray(losses)[:m, :k], np.asarray(devs)[:m]
 
     def step(self, x, y, sw, xe, ye, swe, lr):
         base, after = self._step(self._values(), (x, y, sw, xe, ye, swe), np.float32(lr))

@@ -4,14 +4,17 @@ On TensorFlow ``optimizer.stateless_apply`` raises, so each update is a real
 ``optimizer.apply`` on the model's variables, read and followed by an in-graph restore
 of the weights and the optimizer's variables (learning rate included); the forward
 passes use ``model.stateless_call`` with explicit weights. Subsamples go one after
-another in a ``tf.range`` loop; the LR grid through ``tf.vectorized_map`` while one copy
-of the weights per LR fits the memory cap (a loop beyond it).
+another in a ``tf.while_loop``; the LR grid through ``tf.vectorized_map`` while one copy
+of the weights and of the activations per LR fits the memory caps (a loop beyond them).
+The functions are traced without AutoGraph (the loops are written out, as Keras's own
+train step is): converting every Keras call on the way took most of the tracing time.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import tensorflow as tf
 
 from kt_lr.data import leaves, map_arrays
@@ -23,12 +26,22 @@ class _TFEngine(Engine):
 
     def __init__(self, model):
         super().__init__(model)
-        self._affine = tf.function(self._affine_many, reduce_retracing=True)
-        self._step = tf.function(self._step_flat, reduce_retracing=True)
+        self._affine = tf.function(self._affine_many, reduce_retracing=True, autograph=False)
+        self._generic = False
+        self._step = tf.function(self._step_flat, reduce_retracing=True, autograph=False)
 
     # -- entry points -------------------------------------------------------------------
     def affine(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
-        return _outside_strategy_scope(self._affine, xs, ys, sws, xes, yes, swes, lrs, check_lrs)
+        args = (xs, ys, sws, xes, yes, swes, lrs, check_lrs)
+        return _outside_strategy_scope(self._affine_any_size, *args)
+
+    def _affine_any_size(self, *args):
+        """The affine probe, traced once for any number of subsamples, batch size and LRs:
+        the first call traces it on shapes with those dimensions unknown."""
+        if not self._generic:
+            self._affine.get_concrete_function(*_generic_specs(args))
+            self._generic = True
+        return self._affine(*args)
 
     def step(self, x, y, sw, xe, ye, swe, lr):
         return _outside_strategy_scope(self._step, x, y, sw, xe, ye, swe, lr)
@@ -61,30 +74,29 @@ class _TFEngine(Engine):
         self._restore(self.ovars, o0)
         return out
 
+    def _updates(self, lrs, grads, w0, o0):
+        stacked = _loop(
+            tf.shape(lrs)[0],
+            lambda j: self._update(lrs[j], grads, w0, o0),
+            [w.dtype for w in w0],
+        )
+        return [[s[j] for s in stacked] for j in range(int(lrs.shape[0]))]
+
     def _grid(self, loss_at, lrs):
         if self.vectorize:
             # every LR of the grid in one batched forward pass
             return tf.vectorized_map(loss_at, lrs)
-        n = tf.shape(lrs)[0]
-        out = tf.TensorArray(tf.float32, size=n)
-        for i in tf.range(n):
-            out = out.write(i, loss_at(lrs[i]))
-        return out.stack()
+        return _loop(tf.shape(lrs)[0], lambda i: (loss_at(lrs[i]),), [tf.float32])[0]
 
     def _affine_many(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
         """``_affine_one`` over a stack of subsamples (leading axis), in-graph."""
         stacks = (xs, ys, sws, xes, yes, swes)
-        n = tf.shape(leaves(xs)[0])[0]
-        bases = tf.TensorArray(tf.float32, size=n)
-        losses = tf.TensorArray(tf.float32, size=n)
-        devs = tf.TensorArray(tf.float32, size=n)
-        for i in tf.range(n):
-            batch = map_arrays(lambda t, i=i: t[i], stacks)
-            base, out, dev = self._affine_one(self._values(), batch, lrs, check_lrs)
-            bases = bases.write(i, base)
-            losses = losses.write(i, out)
-            devs = devs.write(i, dev)
-        return bases.stack(), losses.stack(), devs.stack()
+
+        def one(i):
+            batch = map_arrays(lambda t: t[i], stacks)
+            return self._affine_one(self._values(), batch, lrs, check_lrs)
+
+        return _loop(tf.shape(leaves(xs)[0])[0], one, [tf.float32] * 3)
 
     def _step_flat(self, x, y, sw, xe, ye, swe, lr):
         return self._step_one(self._values(), (x, y, sw, xe, ye, swe), lr)
@@ -103,3 +115,35 @@ def _outside_strategy_scope(fn, *args):
         return fn(*args)
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(fn, *args).result()
+
+
+def _loop(n, body, dtypes):
+    """``body(i)`` for ``i`` in ``0..n-1`` in a ``tf.while_loop``: its results (one per
+    dtype of ``dtypes``), each stacked over ``i``."""
+
+    def step(i, arrays):
+        return i + 1, tuple(a.write(i, v) for a, v in zip(arrays, body(i), strict=True))
+
+    def more(i, arrays):
+        return i < n
+
+    arrays = tuple(tf.TensorArray(dtype, size=n) for dtype in dtypes)
+    _, arrays = tf.while_loop(more, step, (tf.constant(0), arrays))
+    return tuple(a.stack() for a in arrays)
+
+
+def _generic_specs(args):
+    """``tf.TensorSpec``s of the affine probe's arguments with the subsample, batch and LR
+    dimensions unknown (the two check LRs keep their shape)."""
+
+    def spec(t):
+        shape = np.shape(t)
+        free = min(len(shape), 2)
+        return tf.TensorSpec([None] * free + list(shape[free:]), tf.as_dtype(np.asarray(t).dtype))
+
+    *stacks, lrs, check_lrs = args
+    return (
+        *map_arrays(spec, tuple(stacks)),
+        tf.TensorSpec([None], tf.float32),
+        tf.TensorSpec(np.shape(check_lrs), tf.float32),
+    )
