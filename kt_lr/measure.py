@@ -52,9 +52,12 @@ def _same_shape_groups(pairs):
 
 
 def _stack(group):
-    """Six stacked trees (x, y, sw, x_eval, y_eval, sw_eval) with a leading subsample axis."""
-    parts = zip(*(train + held for train, held in group), strict=True)
-    return [map_arrays(lambda *ts: np.stack([np.asarray(t) for t in ts]), *p) for p in parts]
+    """Six stacked trees (x, y, sw, x_eval, y_eval, sw_eval) with a leading subsample axis;
+    the last three ``None`` when every subsample is measured on its gradient's batch."""
+    same = all(held is train for train, held in group)
+    parts = list(zip(*(train + held for train, held in group), strict=True))
+    stacked = [map_arrays(lambda *ts: np.stack([np.asarray(t) for t in ts]), *p) for p in parts]
+    return stacked[:3] + [None] * 3 if same else stacked
 
 
 def _affine(engine, pairs, lrs32, check_lrs):
@@ -70,8 +73,9 @@ def _brute_force(engine, pairs, lrs32):
     bases, rows = [], []
     for train_b, eval_b in pairs:
         after = np.empty(lrs32.size)
+        held = (None, None, None) if eval_b is train_b else eval_b
         for k, lr in enumerate(lrs32):
-            base, loss_k = engine.step(*train_b, *eval_b, lr)
+            base, loss_k = engine.step(*train_b, *held, lr)
             after[k] = float(loss_k)
         bases.append(float(base))
         rows.append(after)

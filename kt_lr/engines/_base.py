@@ -4,7 +4,9 @@ run-time check, and the one-step brute force, written once over ``keras.ops``.
 An engine answers two questions for one compiled model:
 
 ``affine(xs, ys, sws, xes, yes, swes, lrs, check_lrs) -> (bases[M], losses[M, K], devs[M])``
-    for a stack of ``M`` subsamples (leading axis; ``ys``/``sws`` may be ``None``):
+    for a stack of ``M`` subsamples (leading axis; ``ys``/``sws`` may be ``None``, and
+    ``xes``/``yes``/``swes`` are ``None`` when the loss is measured on the gradient's
+    batch, whose loss before the step the gradient's forward pass gives):
     the gradient once at the current weights, the optimizer's own update at LR 0 and
     LR 1 from the unchanged optimizer state (``w'(lr) = a + lr·d``), the loss at
     ``a + lr·d`` for every LR of the grid, and the largest relative deviation of real
@@ -140,8 +142,9 @@ class Engine:
         """``(base, after)``: one real update at ``lr`` (module doc)."""
         raise NotImplementedError
 
-    def _grads(self, w0, nt0, o0, mv0, x, y, sw) -> list:
-        """Gradient of the (scaled) training loss at ``w0``; zeros for unused weights."""
+    def _grads(self, w0, nt0, o0, mv0, x, y, sw) -> tuple:
+        """``(gradient of the (scaled) training loss at w0, the loss)``; zeros for unused
+        weights."""
         raise NotImplementedError
 
     def _update(self, lr, grads, w0, o0) -> list:
@@ -180,7 +183,10 @@ class Engine:
         """One subsample: ``(loss before, loss at every LR of the line, deviation)``."""
         w0, nt0, o0, mv0 = values
         x, y, sw, xe, ye, swe = batch
-        grads = self._grads(w0, nt0, o0, mv0, x, y, sw)
+        grads, loss0 = self._grads(w0, nt0, o0, mv0, x, y, sw)
+        same = xe is None  # measured on the gradient's batch
+        if same:
+            xe, ye, swe = x, y, sw
 
         def loss_at(w):
             return self._loss(w, nt0, mv0, xe, ye, swe)
@@ -194,7 +200,7 @@ class Engine:
             a, b, *checks = self._updates(line_lrs, grads, w0, o0)
             d = [bi - ai for ai, bi in zip(a, b, strict=True)]
             dev = affine_deviation(a, d, [(check_lrs[j], checks[j]) for j in range(2)])
-            base = loss_at(w0)
+            base = ops.cast(loss0, "float32") if same else loss_at(w0)
             losses = self._grid(lambda lr: loss_at(along(a, d, lr)), lrs)
         return base, losses, dev
 
@@ -202,7 +208,9 @@ class Engine:
         """Brute force: the loss before and after one real update at ``lr``."""
         w0, nt0, o0, mv0 = values
         x, y, sw, xe, ye, swe = batch
-        grads = self._grads(w0, nt0, o0, mv0, x, y, sw)
+        grads, _ = self._grads(w0, nt0, o0, mv0, x, y, sw)
+        if xe is None:
+            xe, ye, swe = x, y, sw
         with self._no_grad():
             base = self._loss(w0, nt0, mv0, xe, ye, swe)
             after = self._loss(self._update(lr, grads, w0, o0), nt0, mv0, xe, ye, swe)

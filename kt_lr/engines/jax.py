@@ -30,9 +30,11 @@ class JaxEngine(StatelessEngine):
     # -- traced ---------------------------------------------------------------------------
     def _grads(self, w0, nt0, o0, mv0, x, y, sw):
         def objective(w):
-            return self._scaled(self._loss(w, nt0, mv0, x, y, sw), o0)
+            loss = self._loss(w, nt0, mv0, x, y, sw)
+            return self._scaled(loss, o0), loss
 
-        return jax.grad(objective)(w0)
+        grads, loss = jax.grad(objective, has_aux=True)(w0)
+        return grads, loss
 
     def _updates(self, lrs, grads, w0, o0):
         stacked = jax.lax.map(lambda lr: self._update(lr, grads, w0, o0), lrs)

@@ -60,10 +60,11 @@ class _TFEngine(Engine):
             loss = self._loss(w0, nt0, mv0, x, y, sw)
             scaled = self.opt.scale_loss(loss)  # what fit differentiates; apply() unscales
         grads = tape.gradient(scaled, w0)
-        return [
+        grads = [
             tf.zeros_like(w) if g is None else tf.convert_to_tensor(g)
             for g, w in zip(grads, w0, strict=True)
         ]
+        return grads, loss
 
     def _update(self, lr, grads, w0, o0):
         """Weights after one real optimizer update at ``lr``; state put back in-graph."""

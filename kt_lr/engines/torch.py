@@ -50,12 +50,13 @@ class TorchEngine(StatelessEngine):
         # leaves that share the weights' storage; autograd never writes to them
         w = [t.detach().requires_grad_(True) for t in w0]
         with torch.enable_grad():
-            loss = self._scaled(self._loss(w, nt0, mv0, x, y, sw), o0)
-            grads = torch.autograd.grad(loss, w, allow_unused=True)
-        return [
+            loss = self._loss(w, nt0, mv0, x, y, sw)
+            grads = torch.autograd.grad(self._scaled(loss, o0), w, allow_unused=True)
+        grads = [
             torch.zeros_like(wi) if g is None else g.detach()
             for g, wi in zip(grads, w, strict=True)
         ]
+        return grads, loss.detach()
 
     def _update(self, lr, grads, w0, o0):
         # Keras's torch optimizers update the given tensors in place: hand them copies
