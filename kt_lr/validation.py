@@ -171,7 +171,9 @@ def check_targets_given(model, y) -> None:
 
     if overridden(model, "train_step") or overridden(model, "compute_loss"):
         return
-    loss = model.loss if isinstance(model.loss, str) else type(model.loss).__name__
+    loss = model.loss
+    if not isinstance(loss, str | dict | list | tuple):  # a Loss object or a function
+        loss = getattr(loss, "__name__", type(loss).__name__)
     raise ValueError(
         f"`y` is None, but the model was compiled with loss={loss!r}, which compares the "
         "model's outputs with targets. Pass the targets as to fit: find_lr(model, x, y) "
