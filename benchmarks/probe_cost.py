@@ -286,6 +286,13 @@ def report(payload: dict) -> None:
         "",
         common.md_table(["run", "target", "value", "bound", "verdict"], verdicts),
         "",
+        "Missed: "
+        + (
+            "; ".join(f"{v[0]}, {v[1]}: {v[2]:.3g} ({v[3]})" for v in verdicts if "missed" in v[4])
+            or "none"
+        )
+        + ".",
+        "",
         "Before issue 18 (`results/probe_cost_v1.json`, the 100x50 estimator and 100 range-"
         "test steps, load 2.4-3.4; on the BatchNorm CNN of issue 18, measured by hand: "
         "343 s against 46-82 s for one epoch, 4-7 epochs):",
@@ -302,7 +309,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"only {QUICK}")
     parser.add_argument("--child", choices=("probe", "fit"), default=None)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--report", action="store_true", help="only rewrite RESULTS.md")
     args = parser.parse_args(argv)
+    if args.report:
+        report(load_json(OUT))
+        return 0
     if args.child:
         fn = child_probe if args.child == "probe" else child_fit
         result = fn(args.tasks, args.backends)
@@ -331,7 +342,11 @@ def main(argv=None) -> int:
     payload["uptime"] = [
         f"`{args.backends}` {','.join(names)}: start `{uptime}`, end `{end}`, "
         f"{time.perf_counter() - start:.0f} s"
-    ] + [u for u in payload.get("uptime", []) if not u.startswith(f"`{args.backends}` ")][:4]
+    ] + [
+        u
+        for u in payload.get("uptime", [])
+        if not u.startswith(f"`{args.backends}` {','.join(names)}:")
+    ][:8]
     save_json(OUT, payload)
     report(payload)
     print(f"\nwrote {OUT} and the 'Probe cost' section of RESULTS.md")
