@@ -3,20 +3,22 @@
 The rules that matter read the curve of mean ΔL in two places: near the *edge* (the
 largest LR whose CI stays below zero) and near the *minimum*. A subsample's gradient is
 computed once and every LR it is measured at costs one forward pass, so a
-:class:`Sampler` measures each subsample at ``lr_points`` LRs of the candidate grid (the
-*lattice*, e.g. 50 LRs 0.1 decade apart): the first chunk of subsamples at LRs spread
-evenly over the lattice (the coarse pass), every later chunk at all lattice LRs around the
-current edge and minimum plus an even backbone of the coarse ones (the refinement). That
-set is kept while the edge and the minimum stay inside it, so the LRs near the answer are
-measured on the same subsamples.
+:class:`Sampler` measures most subsamples at ``lr_points`` LRs of the candidate grid (the
+*lattice*, e.g. 50 LRs 0.1 decade apart): a pilot of :data:`PILOT` subsamples at every LR
+of the lattice, then every later chunk at all lattice LRs around the current edge and
+minimum plus an even backbone of coarse ones (:func:`coarse_indices`). That set is kept
+while the edge and the minimum stay inside it, so the LRs near the answer are measured on
+the same subsamples, the pilot's included: at equal subsamples the rules give the full
+grid's answers. The rules read only the LRs measured on at least half of the subsamples
+(:func:`well_measured`).
 
 Subsamples come in chunks. With ``num_subsamples=None`` sampling stops once the edge is
-*settled*: the edge under the current intervals and the edge the intervals would have with
-``max_subsamples`` subsamples (the same means and spreads, :func:`kt_lr.stats.project_interval`)
-lie within ``tolerance`` lattice steps, with every lattice LR from the lower of them to one
-step above the higher one measured. More subsamples, up to the cap, could then not move the
-answer by more than ``tolerance`` steps. Without an edge (no CI below zero even at the cap)
-the answer is the lowest mean, and sampling stops too.
+*settled*: the edge under the current intervals and the edges under the intervals of
+``max_subsamples`` subsamples (:func:`kt_lr.stats.project_interval`, the means moved
+``spread`` standard deviations of the future mean down and up) lie within ``tolerance``
+lattice steps, with every lattice LR from the lowest of them to one step above the highest
+measured. More subsamples, up to the cap, would then likely not move the answer by more
+than ``tolerance`` steps. Without any edge the lowest mean must be settled the same way.
 """
 
 from __future__ import annotations
