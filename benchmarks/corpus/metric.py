@@ -47,20 +47,20 @@ def local_quadratic(
     if x.shape != y.shape or x.ndim != 1 or len(x) == 0:
         raise ValueError("x and y must be 1-d arrays of the same, non-zero length")
     distinct = np.unique(x)
-    out = np.empty(len(at))
-    for j, a in enumerate(at):
-        h = bandwidth
-        while np.count_nonzero(np.abs(distinct - a) < h) < min(3, len(distinct)):
-            h *= 1.5
-        d = (x - a) / h
-        w = np.clip(1 - np.abs(d) ** 3, 0, None) ** 3
-        design = np.stack([np.ones_like(d), d, d * d], axis=1)
-        if len(distinct) < 3:
-            design = design[:, : len(distinct)]
-        wd = design * w[:, None]
-        coef, *_ = np.linalg.lstsq(wd.T @ design, wd.T @ y, rcond=None)
-        out[j] = coef[0]
-    return out
+    need = min(3, len(distinct))
+    # each point's window: bandwidth x 1.5^j, the smallest j >= 0 whose open window holds
+    # `need` distinct x (the `need`-th nearest distinct x lies strictly inside it)
+    nearest = np.sort(np.abs(distinct[None, :] - at[:, None]), axis=1)[:, need - 1]
+    h = np.full(len(at), float(bandwidth))
+    while np.any(grow := nearest >= h):
+        h[grow] *= 1.5
+    d = (x[None, :] - at[:, None]) / h[:, None]  # (m, n)
+    w = np.clip(1 - np.abs(d) ** 3, 0, None) ** 3
+    design = np.stack([np.ones_like(d), d, d * d], axis=2)[:, :, :need]  # (m, n, p)
+    wd = design * w[:, :, None]
+    normal = np.einsum("mnp,mnq->mpq", wd, design)
+    rhs = np.einsum("mnp,n->mp", wd, y)
+    return np.einsum("mpq,mq->mp", np.linalg.pinv(normal), rhs)[:, 0]
 
 
 @dataclass

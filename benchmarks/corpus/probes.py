@@ -103,38 +103,24 @@ def run_find_lr(spec, probe_seed: int) -> dict:
     }
 
 
+class _AsTask:
+    """A corpus spec in the shape :func:`benchmarks.regret.run_autolrtuner` takes."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.batch_size = spec.batch_size
+
+    def build_model(self, seed: int):
+        return corpus_tasks.build_model(self.spec, seed)
+
+
 def run_autolrtuner(spec, probe_seed: int = 0, subsamples: int = PEER_SUBSAMPLES) -> dict:
     """autolrtuner with a log grid over 1e-7..10 (its API offers only a linear grid)."""
-    import keras
+    from benchmarks.regret import run_autolrtuner as run_peer
 
-    from benchmarks.regret import _GeomNumpy
-
-    try:
-        import autolrtuner.autolrtuner as alr_mod
-        from autolrtuner import AutoLRTuner
-    except Exception as err:  # noqa: BLE001
-        return {"lr": None, "error": f"autolrtuner unavailable: {type(err).__name__}: {err}"}
-    x_tr, y_tr, _, _ = corpus_tasks.make_data(spec)
-    keras.backend.clear_session()
-    model = corpus_tasks.build_model(spec, 1000 + probe_seed)
-    kwargs = {
-        "num_subsamples": subsamples,
-        "num_evals": 100,
-        "batch_size": spec.batch_size,
-        "lr_space": (1e-7, 10.0),
-    }
-    alr_mod.np = _GeomNumpy()
-    start = time.perf_counter()
-    try:
-        tuner = AutoLRTuner(model, seed=probe_seed)
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            tuner.Tune(x_tr, y_tr, **kwargs)
-        lr = float(tuner.GetBestLR(method="mean"))
-    except Exception as err:  # noqa: BLE001
-        return {"lr": None, "error": f"{type(err).__name__}: {err}"}
-    finally:
-        alr_mod.np = np
-    return {"lr": lr, "seconds": time.perf_counter() - start, "settings": kwargs}
+    data = corpus_tasks.make_data(spec)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return run_peer(_AsTask(spec), data, probe_seed, "log", subsamples)
 
 
 def run(specs, out_dir: Path = PROBE_DIR, probe_seeds: int = 5, peer: bool = True, log=print):

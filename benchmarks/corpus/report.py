@@ -27,8 +27,9 @@ from benchmarks.corpus import metric, truth
 from benchmarks.corpus import tasks as corpus_tasks
 from benchmarks.corpus.probes import load_probes
 
+KT_LR = "kt_lr v1 (fuse.py)"  # the method with a search interval
 METHODS = (
-    "kt_lr v1 (fuse.py)",
+    KT_LR,
     "oracle: best of 3 seeded trials",
     "rt:valley (fast.ai)",
     "rt:steepest",
@@ -68,7 +69,7 @@ def method_picks(spec, probes: dict) -> dict[str, list]:
     out: dict[str, list] = {m: [] for m in METHODS}
     for r in runs:
         lr = r.get("lr")
-        out["kt_lr v1 (fuse.py)"].append(lr)
+        out[KT_LR].append(lr)
         out["oracle: best of 3 seeded trials"].append(
             seed_lrs(lr, r["low"], r["high"], 3) if lr else None
         )
@@ -109,7 +110,7 @@ def score(specs, truth_dir: Path, probe_dir: Path, floors: bool = True) -> dict:
                 "floor": task_floor(rec, target) if floors else None,
             }
         row["spread"] = {
-            m: metric.spread(ps) for m, ps in picks.items() if m in CANDIDATE or "v1" in m
+            m: metric.spread(ps) for m, ps in picks.items() if m in CANDIDATE or m == KT_LR
         }
         row["errors"] = sorted({r["error"].split(":")[0] for r in kt if r.get("error")})
         row["truth_seconds"] = sum(run["seconds"] for run in rec["runs"].values())
@@ -139,7 +140,7 @@ def summary(rows: dict, target: str) -> list[list]:
         spreads = [r["spread"][m] for r in rows.values() if m in r["spread"]]
         hits = (
             [h for r in rows.values() for h in r["targets"][target]["interval_hits"]]
-            if "v1" in m
+            if m == KT_LR
             else []
         )
         table.append(
@@ -251,7 +252,7 @@ def plot_curves(specs, truth_dir: Path, probe_dir: Path, path: Path, cols: int =
         if probes and probes.get("kt_lr"):
             picks = method_picks(spec, probes)
             ymin = ax.get_ylim()[0]
-            for m, colour in (("kt_lr v1 (fuse.py)", "C3"), ("rt:valley (fast.ai)", "C1")):
+            for m, colour in ((KT_LR, "C3"), ("rt:valley (fast.ai)", "C1")):
                 vals = [p for p in picks[m] if p]
                 ax.scatter(vals, [ymin] * len(vals), marker="^", color=colour, s=30, label=m)
         ax.set_xscale("log")

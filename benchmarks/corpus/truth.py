@@ -116,19 +116,19 @@ class Trainer:
     def __init__(self, spec):
         self.spec = spec
         self.data = corpus_tasks.make_data(spec)
-        self.models: dict[int, tuple] = {}
+        self.models: dict[int, tuple] = {}  # seed -> (model, initial snapshot)
 
     def _model(self, seed: int):
-        if seed not in self.models:
-            import keras
+        """The seed's compiled model, restored to its initial weights and optimizer state."""
+        from kt_lr import state
 
+        if seed not in self.models:
             model = corpus_tasks.build_model(self.spec, seed)
             model.optimizer.build(model.trainable_variables)
-            model_vals = [np.array(v.numpy(), copy=True) for v in model.variables]
-            opt_vals = [np.array(v.numpy(), copy=True) for v in model.optimizer.variables]
-            self.models[seed] = (model, model_vals, opt_vals)
-            del keras
-        return self.models[seed]
+            self.models[seed] = (model, state.snapshot(model))
+        model, initial = self.models[seed]
+        initial.restore()
+        return model
 
     def val_loss(self, model) -> float:
         import keras
@@ -144,21 +144,14 @@ class Trainer:
         return total / count
 
     def initial(self, seed: int) -> float:
-        model, model_vals, _ = self._model(seed)
-        for var, val in zip(model.variables, model_vals, strict=True):
-            var.assign(val)
-        v = self.val_loss(model)
+        v = self.val_loss(self._model(seed))
         return v if math.isfinite(v) else math.inf
 
     def run(self, lr: float, seed: int) -> dict:
         """Train from the seed's initial state at ``lr``; every epoch's val loss."""
         import keras
 
-        model, model_vals, opt_vals = self._model(seed)
-        for var, val in zip(model.variables, model_vals, strict=True):
-            var.assign(val)
-        for var, val in zip(model.optimizer.variables, opt_vals, strict=True):
-            var.assign(val)
+        model = self._model(seed)
         model.optimizer.learning_rate = lr
         x_tr, y_tr, _, _ = self.data
         curve: list[float] = []
