@@ -105,6 +105,38 @@ def test_bootstrap_floor_is_one_without_noise_and_above_one_with_it():
     assert metric.bootstrap_floor(lrs, losses, math.exp(20), draws=10) > 1.0
 
 
+def test_a_flat_curve_at_the_untrained_loss_is_degenerate():
+    init = 2.3
+    rng = np.random.default_rng(2)
+    # every run ends at chance (within 1% noise) at every LR
+    lrs, losses = _runs(lambda x: math.log(init), noise=0.01, rng=rng)
+    curve = metric.fit_curve(lrs, losses, cap=init)
+    assert metric.untrained_ratio(curve, init) > 0.97
+    assert metric.degenerate(curve, init)
+    # every run diverged (NaN): all count at the untrained loss, the curve is flat
+    curve = metric.fit_curve(lrs, np.full_like(losses, np.nan), cap=init)
+    assert metric.untrained_ratio(curve, init) == pytest.approx(1.0)
+    assert metric.degenerate(curve, init)
+
+
+def test_a_training_curve_is_not_degenerate():
+    init = 2.3
+    # trains to 0.1 x the untrained loss at its best LR, back to it away from the best
+    lrs, losses = _runs(lambda x: math.log(init) + min(0.0, 0.8 * (x + 3) ** 2 - math.log(10)))
+    curve = metric.fit_curve(lrs, losses, cap=init)
+    assert metric.untrained_ratio(curve, init) == pytest.approx(0.1, rel=0.05)
+    assert not metric.degenerate(curve, init)
+    # a task that only gets to 0.8x (noisy labels) trains too; 0.95x does not
+    for best, flagged in ((0.8, False), (0.95, True)):
+        lrs, losses = _runs(
+            lambda x, b=best: math.log(init) + math.log(b) * math.exp(-((x + 3) ** 2))
+        )
+        curve = metric.fit_curve(lrs, losses, cap=init)
+        assert metric.degenerate(curve, init) is flagged
+    # an unknown untrained loss flags nothing
+    assert not metric.degenerate(curve, math.inf)
+
+
 def test_spread():
     assert metric.spread([1e-3, 4e-3, 2e-3]) == pytest.approx(4.0)
     assert metric.spread([1e-3, None]) == math.inf
