@@ -129,10 +129,11 @@ def train_eval(task, data, lr: float, seed: int) -> dict:
     return {"val_loss": val, "seconds": t()}
 
 
-def update_results_md(section: str, body: str) -> None:
-    """Replace (or append) the ``## section`` block of RESULTS.md."""
+def update_results_md(section: str, body: str, path: Path | None = None) -> None:
+    """Replace (or append) the ``## section`` block of RESULTS.md (or of ``path``)."""
+    path = RESULTS_MD if path is None else path
     head = f"## {section}"
-    text = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# kt_lr benchmarks\n"
+    text = path.read_text() if path.exists() else "# kt_lr benchmarks\n"
     lines = text.splitlines()
     out: list[str] = []
     skipping = False
@@ -149,7 +150,7 @@ def update_results_md(section: str, body: str) -> None:
             out.append(line)
     if not replaced:
         out.extend(["", head, "", body.rstrip(), ""])
-    RESULTS_MD.write_text("\n".join(out).rstrip() + "\n")
+    path.write_text("\n".join(out).rstrip() + "\n")
 
 
 def _cell(v, missing: str) -> str:

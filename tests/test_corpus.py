@@ -244,3 +244,37 @@ def test_grid_is_dense_around_the_best_and_extends_to_failure_and_no_improvement
     tt2 = truth.TaskTruth(spec, tmp_path, log=lambda *_: None)
     tt2.trainer = None
     assert tt2.complete()["runs"].keys() == rec["runs"].keys()
+
+
+def _row(regrets: dict, no_pick: dict, degenerate: bool = False) -> dict:
+    t = {
+        "regret": regrets,
+        "no_pick": no_pick,
+        "interval_hits": [],
+        "floor": None,
+        "degenerate": degenerate,
+    }
+    return {"family": "series", "targets": {"final": t, "best": t}, "spread": {}}
+
+
+def test_report_counts_diverged_and_no_pick_apart_and_leaves_degenerate_tasks_out():
+    from benchmarks.corpus import report
+
+    inf = math.inf
+    m = report.KT_LR
+    rows = {
+        "ok": _row({m: [1.1, 1.2, 1.3]}, {m: [False] * 3}),
+        "div": _row({m: [inf, inf, 1.5]}, {m: [False] * 3}),
+        "refused": _row({m: [inf, inf, inf]}, {m: [True] * 3}),
+        "flat": _row({m: [50.0] * 3}, {m: [False] * 3}, degenerate=True),
+    }
+    assert report.task_outcome(rows["ok"], "final", m) == ("finite", 1.2)
+    assert report.task_outcome(rows["div"], "final", m)[0] == "diverged"
+    assert report.task_outcome(rows["refused"], "final", m)[0] == "no pick"
+    line = next(r for r in report.summary(rows, "final") if r[0] == m)
+    # median of (1.2, inf, inf) with the degenerate task left out; worst finite is 'ok'
+    assert line[1] == inf
+    assert line[2] == "1.2 (ok)"
+    assert (line[3], line[4]) == (1, 1)
+    assert line[5] == 1.5  # worst finite single probe; the degenerate task's 50 not counted
+    assert line[-1] == 3
