@@ -293,7 +293,7 @@ def run(args) -> int:
     ]
     # the pick alone (no search), on the best architecture, and a one-cycle schedule from it
     arch = build_timeseries_model(1e-3, units=best["units"], layers=best["layers"])
-    finding = kt_lr.find_lr(arch, x, y, seed=args.seed, verbose=0)
+    finding = kt_lr.find_lr(arch, x, y, seed=args.seed, verbose=0, epochs=args.epochs)
     one_cycle = kt_lr.schedule_from(
         finding, "one_cycle", steps_per_epoch=-(-len(x) // 32), epochs=args.epochs
     )

@@ -11,6 +11,7 @@ import numpy as np
 
 from kt_lr import calibrate
 from kt_lr import fuse as fuse_mod
+from kt_lr import pick as pick_mod
 from kt_lr.differential import loss_differential
 from kt_lr.range_test import range_test
 from kt_lr.results import LRFinding
@@ -58,9 +59,20 @@ def find_lr(
     validation_data=None,
     probes: tuple[str, ...] = ("range_test", "loss_differential"),
     budget: float | None = 1.0,
+    epochs: float | None = None,
+    steps_per_epoch: int | None = None,
+    target: str = "final",
+    rule: str | None = None,
     **probe_options,
 ) -> LRFinding:
-    """Run the range test and the loss differentials and fuse them into one LR.
+    """Run the range test and the loss differentials and pick one LR for your budget.
+
+    Both probes give an edge of stability (:func:`~kt_lr.fuse.fuse`); the learned rule
+    (:mod:`kt_lr.pick`, fitted across the benchmark corpus) places the pick below it
+    from the probes' shape, the optimizer's family, the data and the training budget
+    (``epochs``): a longer budget never raises it. ``finding.reasons`` says what moved
+    the pick and by how much; the fuse.py rule's answer stays in
+    ``finding.candidates["fused_pick"]``.
 
     The model is left exactly as it was, even when a probe raises. Warns (``UserWarning``)
     when the edge sits at the top of the probed range, where the pick is a lower bound, or
@@ -87,6 +99,18 @@ def find_lr(
             until the edge is settled, at most 100, while the budget lasts). An explicit
             ``num_steps``, ``lrs``, ``lr_points`` or ``num_subsamples`` wins. ``None``:
             no timing, the fixed sizes (100 steps; 100 subsamples x 50 LRs).
+        epochs: how many epochs you will train with the pick (the pick's budget).
+            ``None``: the corpus's typical budget is assumed and the reasons say so.
+        steps_per_epoch: optimizer steps per epoch, when ``x`` has no known length
+            (e.g. an infinite dataset); by default from the data and ``batch_size``.
+        target: ``"final"`` (default): the rate whose model after the last epoch is
+            best, what ``model.fit`` leaves you; ``"best"``: the rate whose best epoch
+            is best, what Keras Tuner ranks a trial by and
+            ``EarlyStopping(restore_best_weights=True)`` keeps.
+        rule: ``"learned"`` (default) or ``"fused"``: the hand-set rule of
+            :func:`~kt_lr.fuse.fuse` (edge / ``divisor`` averaged with the valley),
+            which is also what ``divisor``, ``decades_below`` or ``decades_above``
+            select when given.
         **probe_options: each goes to the probe that takes it: ``start_lr``,
             ``end_lr``, ``num_steps``, ``smoothing``, ``diverge_factor``, ``mode`` to
             :func:`~kt_lr.range_test.range_test`; ``lrs``, ``num_subsamples``,
@@ -109,6 +133,7 @@ def find_lr(
     check_known_options("find_lr", probe_options, _OPTIONS)
     check_probes(probes)
     fuse_opts = {k: v for k, v in probe_options.items() if k in _FUSE_KEYS}
+    rule = _check_rule(rule, target, epochs, steps_per_epoch, fuse_opts)
     check_fuse_options(**{**fuse_mod.DEFAULTS, **fuse_opts})  # before minutes of probing
     budget = check_budget(budget)
     started = time.perf_counter()
@@ -149,6 +174,10 @@ def find_lr(
             ld_opts.setdefault("time_budget", max(left, 1e-3))
         ld = loss_differential(model, x, y, **common, **ld_opts)
     finding = fuse_mod.fuse(rt, ld, bounds=(start_lr, end_lr), **fuse_opts)
+    if rule == "learned":
+        context = _context(model, x, y, batch_size, epochs, steps_per_epoch, plan)
+        _learned_pick(finding, context, target, (start_lr, end_lr))
+    finding.settings.update({"rule": rule, "target": target, "epochs": epochs})
     notes = [f"{name.replace('_', ' ')}s not run: {why}" for name, why in skipped.items()]
     finding.reasons[:0] = notes
     finding.settings.update(
@@ -163,6 +192,82 @@ def find_lr(
     for note in notes:
         warnings.warn(f"find_lr: {note}.", UserWarning, stacklevel=2)
     return finding
+
+
+_FUSED_PICK_KEYS = ("divisor", "decades_below", "decades_above")
+
+
+def _check_rule(rule, target, epochs, steps_per_epoch, fuse_opts) -> str:
+    """The pick rule to use, after checking the budget arguments (before probing)."""
+    given = sorted(k for k in fuse_opts if k in _FUSED_PICK_KEYS)
+    if rule is None:
+        rule = "fused" if given else "learned"
+    if rule not in ("learned", "fused"):
+        raise ValueError(
+            f"rule={rule!r}: use 'learned' (the budget-aware rule fitted on the benchmark "
+            "corpus) or 'fused' (the hand-set edge / divisor rule of kt_lr.fuse)."
+        )
+    if rule == "learned" and given:
+        raise ValueError(
+            f"{', '.join(given)} set the fused rule's pick, but rule='learned' was asked "
+            "for: drop them, or pass rule='fused'."
+        )
+    if target not in pick_mod.TARGETS:
+        raise ValueError(
+            f"target={target!r}: use 'final' (the model after the last epoch, what "
+            "model.fit leaves) or 'best' (the best epoch, what Keras Tuner ranks by)."
+        )
+    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+        if value is not None and not (
+            isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        ):
+            raise ValueError(
+                f"{name}={value!r}: pass a positive number (the training budget the pick "
+                "is for), or None."
+            )
+    return rule
+
+
+def _optimizer_name(model) -> str:
+    opt = getattr(model, "optimizer", None)
+    opt = getattr(opt, "inner_optimizer", opt)  # LossScaleOptimizer
+    return type(opt).__name__
+
+
+def _context(model, x, y, batch_size, epochs, steps_per_epoch, plan) -> pick_mod.Context:
+    """What the learned pick knows about the run: optimizer, data size, model size."""
+    from kt_lr.data import BatchStream
+
+    samples = batches = None
+    try:
+        stream = BatchStream(x, y, batch_size=batch_size)
+        samples = getattr(stream, "num_samples", None)
+        batches = stream.num_batches
+    except Exception:  # the probes read the data already; the context only sizes it
+        if plan is not None:
+            batches = plan.estimate.steps_per_epoch
+    params = sum(int(np.prod(w.shape)) for w in model.trainable_weights) or None
+    return pick_mod.Context(
+        optimizer=_optimizer_name(model),
+        batch_size=int(batch_size),
+        samples=samples,
+        params=params,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch or batches,
+    )
+
+
+def _learned_pick(finding: LRFinding, context, target: str, bounds) -> None:
+    """Replace the fused pick by the learned one (in place), keeping the former as a
+    candidate and its reasoning up to the edge."""
+    fused = finding.lr
+    lr, low, high, reasons = pick_mod.apply(
+        finding.candidates, context, target=target, bounds=bounds
+    )
+    kept = [r for r in finding.reasons if not r.startswith(("pick:", "picked "))]
+    finding.reasons[:] = [*kept, *reasons, f"(the fused rule of kt_lr.fuse would pick {fused:.3g})"]
+    finding.candidates["fused_pick"] = fused
+    finding.lr, finding.low, finding.high = lr, low, high
 
 
 def _runnable(model, probes) -> tuple[list[str], dict[str, str]]:

@@ -270,6 +270,12 @@ class LRTunerMixin(_compat.BeforeStateHooks):
             options.setdefault("class_weight", fit_kwargs["class_weight"])
         options.pop("verbose", None)
         options.pop("batch_size", None)
+        # the pick's budget: what a trial trains (Hyperband: its max_epochs), ranked as
+        # Keras Tuner ranks trials, by the best epoch (issue 15)
+        options.setdefault("epochs", trial_epochs(self.oracle, fit_kwargs))
+        options.setdefault("target", "best")
+        if fit_kwargs.get("steps_per_epoch") is not None:
+            options.setdefault("steps_per_epoch", fit_kwargs["steps_per_epoch"])
         seed = options.pop("seed", wire.probe_seed(values))
         model = self._kt_lr_build(trial.hyperparameters, seed)
         lr_name = self.lr_config.lr_hp_name
@@ -417,6 +423,20 @@ class ProbeData(NamedTuple):
     y: Any
     validation_data: Any
     sample_weight: Any
+
+
+def trial_epochs(oracle: Any, fit_kwargs: dict) -> int:
+    """The epochs a trial trains: Hyperband's ``max_epochs``, else ``search()``'s
+    ``epochs`` (``fit``'s default, 1, when not given).
+
+    Args:
+        oracle: the tuner's oracle (on a worker, its client).
+        fit_kwargs: the keyword arguments given to ``search()``.
+    """
+    max_epochs = getattr(_compat.local_oracle(oracle), "max_epochs", None)
+    if isinstance(max_epochs, int | float) and max_epochs > 0:
+        return max_epochs
+    return fit_kwargs.get("epochs") or 1
 
 
 def probe_data(fit_args: tuple, fit_kwargs: dict) -> ProbeData:

@@ -117,3 +117,50 @@ def test_find_lr_reads_back_the_finding_json_a_search_saves(tmp_path):
     assert finding.reasons == probe.reasons
     assert len(finding.range_test.losses) == len(finding.range_test.lrs) > 0
     assert finding.differential.deltas.shape == (3, len(finding.differential.lrs))
+
+
+def test_the_learned_pick_follows_the_budget_and_keeps_the_fused_answer(data):
+    x, y = data
+    kw = {"seed": 0, "verbose": 0, "num_steps": 40, "num_subsamples": 8}
+    short = kt_lr.find_lr(make_model(), x, y, epochs=2, **kw)
+    long = kt_lr.find_lr(make_model(), x, y, epochs=200, **kw)
+    assert long.lr < short.lr  # same probes (same seed), a longer budget: a lower pick
+    assert short.candidates["edge"] == long.candidates["edge"]
+    assert short.settings["rule"] == "learned" and short.settings["epochs"] == 2
+    assert short.candidates["fused_pick"] > 0
+    assert any(r.startswith("learned pick (final epoch)") for r in short.reasons)
+    assert short.low <= short.lr <= short.high
+    fused = kt_lr.find_lr(make_model(), x, y, rule="fused", **kw)
+    assert fused.lr == pytest.approx(short.candidates["fused_pick"])
+    nobudget = kt_lr.find_lr(make_model(), x, y, target="best", **kw)
+    assert any("no training budget" in r for r in nobudget.reasons)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"epochs": 0}, "epochs=0: pass a positive number"),
+        ({"steps_per_epoch": -3}, "steps_per_epoch=-3"),
+        ({"target": "last"}, "target='last': use 'final'"),
+        ({"rule": "magic"}, "rule='magic': use 'learned'"),
+        ({"rule": "learned", "divisor": 2.0}, "divisor set the fused rule's pick"),
+    ],
+)
+def test_budget_and_rule_arguments_are_checked_before_probing(data, kwargs, match):
+    x, y = data
+    with pytest.raises(ValueError, match=match):
+        kt_lr.find_lr(object(), x, y, verbose=0, **kwargs)  # fails before touching a model
+
+
+def test_a_search_passes_its_trial_budget_to_the_probe():
+    from kt_lr.tuners import trial_epochs
+
+    class Hyperband:
+        max_epochs = 27
+
+    class Random:
+        pass
+
+    assert trial_epochs(Hyperband(), {"epochs": 5}) == 27
+    assert trial_epochs(Random(), {"epochs": 5}) == 5
+    assert trial_epochs(Random(), {}) == 1  # fit's default

@@ -149,6 +149,10 @@ def test_drop_in_tuners_probe_once_then_search_the_narrowed_range(
     assert isinstance(tuner.oracle, base) and isinstance(tuner.oracle, LROracle)
     tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
     assert len(fake_find_lr.calls) == 1
+    # the pick's budget is a trial's (Hyperband: max_epochs), ranked as trials are
+    call = fake_find_lr.calls[0]
+    assert call["epochs"] == (3 if cls is kt_tuners.Hyperband else 1)
+    assert call["target"] == "best"
     trials = list(tuner.oracle.trials.values())
     if cls is not kt_tuners.Hyperband:
         assert len(trials) == 3

@@ -29,12 +29,20 @@ Targets: ``final`` (train N epochs, keep the model: what find_lr's user does) an
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, md_table, save_json, text_table, update_results_md
+from benchmarks.common import (
+    RESULTS,
+    load_json,
+    md_table,
+    save_json,
+    text_table,
+    update_results_md,
+)
 from benchmarks.corpus import metric, truth
 from benchmarks.corpus import tasks as corpus_tasks
 from benchmarks.corpus.probes import load_probes
@@ -82,6 +90,43 @@ def _peer(name: str):
     return picks
 
 
+@functools.cache
+def _fit_rule_cv() -> dict:
+    """The learned rule's out-of-fold picks (``python -m benchmarks.fit_rule``):
+    ``{rule target: {task: {probe seed: record}}}``; empty before it has run."""
+    data = load_json(RESULTS / "fit_rule.json") or {}
+    out: dict = {}
+    for target, recs in (data.get("cv") or {}).items():
+        for rec in recs:
+            out.setdefault(target, {}).setdefault(rec["task"], {})[str(rec["seed"])] = rec
+    return out
+
+
+def _learned(rule_target: str, oracle: bool = False):
+    """The learned rule (fitted for ``rule_target``), cross-validated: each task's picks
+    come from the rule fitted with its family held out; a probe that gave no edge has
+    no pick. With ``oracle``, the oracle's first 3 seeded trials from those picks."""
+
+    def picks(spec, probes: dict) -> list:
+        recs = _fit_rule_cv().get(rule_target, {}).get(spec.name)
+        if not recs:
+            return []
+        from kt_lr.space import seed_lrs
+
+        out = []
+        for key in sorted(probes["kt_lr"], key=int):
+            rec = recs.get(key)
+            if rec is None:
+                out.append(None)
+            elif oracle:
+                out.append(seed_lrs(rec["lr"], rec["low"], rec["high"], 3))
+            else:
+                out.append(rec["lr"])
+        return out
+
+    return picks
+
+
 # name -> (spec, probe record) -> [pick per probe seed]; a pick is an LR, a list of LRs
 # (the best of them counts) or None (no pick). Add a method here and every table has it.
 METHODS = {
@@ -93,6 +138,9 @@ METHODS = {
     "ld:largest_negative": _candidate("differential:largest_negative"),
     "keras_default": _keras_default,
     "autolrtuner:log": _peer("autolrtuner:log"),
+    "kt_lr learned, final-epoch rule (CV)": _learned("final"),
+    "kt_lr learned, best-epoch rule (CV)": _learned("best"),
+    "oracle learned: best of 3 seeded trials (CV)": _learned("best", oracle=True),
 }
 
 

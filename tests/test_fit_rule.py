@@ -1,0 +1,43 @@
+"""benchmarks.fit_rule: the shipped coefficients come back from the cached corpus."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import fit_rule
+from benchmarks.corpus import tasks as corpus_tasks
+from kt_lr import pick
+
+
+def test_narrowest_band_holds_the_share_asked_for():
+    errors = np.array([-3.0, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 5.0, 0.05, -0.05])
+    lo, hi = fit_rule.narrowest_band(errors, coverage=0.8)
+    assert (lo, hi) == (-0.2, 0.3)
+    assert np.mean((errors >= lo) & (errors <= hi)) >= 0.8
+
+
+@pytest.fixture(scope="module")
+def corpus_rows():
+    return fit_rule.build_rows(corpus_tasks.get_specs())
+
+
+def test_rows_cover_the_corpus_with_every_feature(corpus_rows):
+    rows = corpus_rows["rows"]
+    assert len({r["task"] for r in rows}) >= 58
+    assert all(set(r["features"]) == set(pick.FEATURES) for r in rows)
+    assert "digits_mlp_adafactor" in corpus_rows["excluded"]["final"]
+
+
+@pytest.mark.parametrize("target", pick.TARGETS)
+def test_refit_reproduces_the_shipped_rule(corpus_rows, target):
+    rows = [r for r in corpus_rows["rows"] if r["task"] not in corpus_rows["excluded"][target]]
+    a = fit_rule.final_rule(rows, target, corpus_rows["tables"])
+    b = fit_rule.final_rule(list(reversed(rows)), target, corpus_rows["tables"])
+    shipped = pick.load_rule(target)
+    for rule in (a, b):
+        assert rule.features == shipped.features
+        assert rule.coef == pytest.approx(shipped.coef, abs=1e-9)
+        assert rule.intercept == pytest.approx(shipped.intercept, abs=1e-9)
+        assert (rule.shift, rule.info["lambda"]) == (shipped.shift, shipped.info["lambda"])
+        assert rule.interval == pytest.approx(shipped.interval, abs=1e-9)
