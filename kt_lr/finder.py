@@ -235,17 +235,21 @@ def _optimizer_name(model) -> str:
 
 
 def _context(model, x, y, batch_size, epochs, steps_per_epoch, plan) -> pick_mod.Context:
-    """What the learned pick knows about the run: optimizer, data size, model size."""
-    from kt_lr.data import BatchStream
+    """What the learned pick knows about the run: optimizer, data size, model size. The
+    batch size of a dataset is that of its first batch (the cost plan measured it)."""
+    from kt_lr.data import BatchStream, leaves
 
     samples = batches = None
+    if plan is not None:
+        batches, batch_size = plan.estimate.steps_per_epoch, plan.estimate.batch_size
     try:
         stream = BatchStream(x, y, batch_size=batch_size)
-        samples = getattr(stream, "num_samples", None)
-        batches = stream.num_batches
-    except Exception:  # the probes read the data already; the context only sizes it
-        if plan is not None:
-            batches = plan.estimate.steps_per_epoch
+        samples, batches = getattr(stream, "num_samples", None), stream.num_batches
+        if samples is None and plan is None:
+            first = leaves(stream.next_batch()[0])
+            batch_size = len(first[0]) if first else batch_size
+    except Exception:  # the probes have read the data already; this only sizes it
+        pass
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights) or None
     return pick_mod.Context(
         optimizer=_optimizer_name(model),
