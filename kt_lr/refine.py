@@ -10,7 +10,9 @@ minimum plus an even backbone of coarse ones (:func:`coarse_indices`). That set 
 while the edge and the minimum stay inside it, so the LRs near the answer are measured on
 the same subsamples, the pilot's included: at equal subsamples the rules give the full
 grid's answers. The rules read only the LRs measured on at least half of the subsamples
-(:func:`well_measured`).
+(:func:`well_measured`); the run of negative ΔL that ends at the edge stops at a gap between
+them whose LRs, measured by fewer subsamples, do not have a negative mean
+(:func:`gap_breaks`), as the full grid's run stops at a positive bump between two dips.
 
 Subsamples come in chunks. With ``num_subsamples=None`` sampling stops once the edge is
 *settled*: the edge under the current intervals and the edges under the intervals of
@@ -82,13 +84,70 @@ def best_rules(lrs, summary: dict, total: int) -> dict:
         summary: their statistics (with ``count``).
         total: subsamples in all.
     """
+    lrs = np.asarray(lrs)
     keep = well_measured(summary["count"], total)
-    return stats.best_lr_rules(
-        np.asarray(lrs)[keep], {k: np.asarray(v)[keep] for k, v in summary.items()}
+    best = stats.best_lr_rules(lrs[keep], {k: np.asarray(v)[keep] for k, v in summary.items()})
+
+    def at(lr):
+        return None if lr is None else int(np.flatnonzero(lrs == lr)[0])
+
+    edge = unbridged(
+        at(best["largest_negative"]),
+        at(best["lowest_upper"]),
+        np.flatnonzero(keep),
+        gap_breaks(summary, keep),
     )
+    best["largest_negative"] = None if edge is None else float(lrs[edge])
+    return best
 
 
-def rule_indices(summary: dict, columns: np.ndarray, lattice: np.ndarray, **projection):
+def gap_breaks(summary: dict, keep) -> np.ndarray:
+    """Which LRs end a run of negative ΔL although the rules do not read them: those
+    measured on too few subsamples (not ``keep``) whose mean ΔL is not below zero or that
+    diverged on some subsample. The full grid reads every LR, so a positive bump between
+    two negative regions ends its run there; the rules over the well-measured LRs alone
+    would step over the bump when it was measured only by the pilot.
+
+    Args:
+        summary: statistics of every LR (``mean``, ``count``; ``finite`` when known).
+        keep: which of them the rules read (:func:`well_measured`).
+    """
+    keep = np.asarray(keep, dtype=bool)
+    mean = np.asarray(summary["mean"], dtype=float)
+    finite = np.asarray(summary.get("finite", np.ones(mean.shape, dtype=bool)), dtype=bool)
+    seen = (np.asarray(summary["count"]) > 0) & ~keep
+    with np.errstate(invalid="ignore"):
+        return seen & (~finite | ~(mean < 0))
+
+
+def unbridged(edge: int | None, upper: int | None, kept, breaks) -> int | None:
+    """The largest-negative rule's ``edge`` cut back to the last read LR before the first
+    gap (LRs the rules do not read) that holds a :func:`gap_breaks` LR, walking up from
+    the lowest upper bound ``upper``: the run of negative ΔL must not step over a bump.
+
+    Args:
+        edge: the edge's position (``None``: no edge).
+        upper: the lowest upper bound's position.
+        kept: the positions the rules read (increasing).
+        breaks: per position, whether it ends a run (:func:`gap_breaks`).
+    """
+    if edge is None or upper is None:
+        return edge
+    kept = np.asarray(kept, dtype=int)
+    run = kept[(kept >= upper) & (kept <= edge)]
+    for a, b in zip(run[:-1], run[1:], strict=True):
+        if b > a + 1 and np.any(breaks[a + 1 : b]):
+            return int(a)
+    return edge
+
+
+def rule_indices(
+    summary: dict,
+    columns: np.ndarray,
+    lattice: np.ndarray,
+    breaks: np.ndarray | None = None,
+    **projection,
+):
     """``(edge, lowest)``: the lattice indices of the largest-negative and lowest-mean rules
     over the measured ``columns`` (``None`` where a rule has no answer); with
     ``count=...`` (and ``shift``, ``confidence``), the edge under the intervals of
@@ -98,6 +157,8 @@ def rule_indices(summary: dict, columns: np.ndarray, lattice: np.ndarray, **proj
         summary: :func:`kt_lr.stats.t_summary` of the measured columns.
         columns: their lattice indices (increasing).
         lattice: the candidate LRs.
+        breaks: per lattice index, whether an LR outside ``columns`` ends a run of
+            negative ΔL (:func:`gap_breaks`); ``None``: none does.
         **projection: ``count``, ``shift``, ``confidence`` for ``project_interval``.
     """
     if projection:
@@ -109,7 +170,10 @@ def rule_indices(summary: dict, columns: np.ndarray, lattice: np.ndarray, **proj
     def index(lr):
         return None if lr is None else int(columns[int(np.flatnonzero(lrs == lr)[0])])
 
-    return index(best["largest_negative"]), index(best["lowest_mean"])
+    edge = index(best["largest_negative"])
+    if breaks is not None:
+        edge = unbridged(edge, index(best["lowest_upper"]), columns, breaks)
+    return edge, index(best["lowest_mean"])
 
 
 class Sampler:
@@ -227,17 +291,29 @@ class Sampler:
         if self.count < 2 or cols.size == 0:
             return none
         summary = self._summary(cols)
-        edge, lowest = rule_indices(summary, cols, self.lattice)
+        breaks = self._breaks(cols)
+        edge, lowest = rule_indices(summary, cols, self.lattice, breaks)
         out = {"edge": edge, "lowest": lowest}
         for name, sign in (("hopeful", -1.0), ("doubtful", 1.0)):
             out[name], _ = rule_indices(
                 summary,
                 cols,
                 self.lattice,
+                breaks,
                 count=self.cap,
                 shift=sign * self.spread,
                 confidence=self.confidence,
             )
+        return out
+
+    def _breaks(self, cols: np.ndarray) -> np.ndarray:
+        """:func:`gap_breaks` over the lattice: LRs outside ``cols`` (the well-measured
+        ones) measured by few subsamples whose mean ΔL is not below zero."""
+        mask = np.array(self._mask)
+        seen = np.flatnonzero(mask.any(axis=0))
+        out = np.zeros(self.lattice.size, dtype=bool)
+        summary = self._summary(seen)
+        out[seen] = gap_breaks(summary, np.isin(seen, cols))
         return out
 
     def _summary(self, cols):

@@ -160,3 +160,121 @@ def test_bad_arguments():
         Sampler(LATTICE, max_subsamples=0)
     with pytest.raises(ValueError, match="strictly increasing"):
         Sampler(LATTICE[::-1])
+
+
+LOG_U = np.log10(LATTICE / 1e-2)  # decades from 1e-2
+
+
+def shaped(shape, seed, noise, rows=100):
+    """ΔL of ``rows`` subsamples around a mean curve ``shape`` (per-subsample scales, noise
+    growing with |mean|)."""
+    rng = np.random.default_rng(seed)
+    up = np.where(LOG_U > 1, (LOG_U - 1) * 5, 0)  # unstable above 0.1
+    dip = {
+        "low": np.exp(-(((LOG_U + 1) / 0.3) ** 2)),  # around 1e-3
+        "high": np.exp(-(((LOG_U - 0.5) / 0.3) ** 2)),  # around 3e-2
+    }
+    bump = 0.3 * np.exp(-(((LOG_U + 0.25) / 0.2) ** 2))  # ΔL > 0 between the dips
+    mean = {
+        # two negative regions: the deeper one below / above a positive bump (two sign
+        # changes, then the rise)
+        "two_dips_deeper_low": -dip["low"] - 0.5 * dip["high"] + bump + up,
+        "two_dips_deeper_high": -0.5 * dip["low"] - dip["high"] + bump + up,
+        # positive at tiny LRs (e.g. a held-out batch), negative, positive
+        "pos_neg_pos": np.where(
+            LOG_U < -2.3, 0.2, 0.2 - 0.2 * 10**LOG_U + 0.01 * 10 ** (2 * LOG_U)
+        ),
+        # negative over four decades, lowest far below the edge
+        "broad_valley": -0.3 - 0.7 * np.exp(-(((LOG_U + 1.5) / 0.5) ** 2)) + up,
+        "all_negative": -np.log1p(100 * 10**LOG_U) / 10,
+        "all_positive_min": 0.1 + 0.3 * (LOG_U + 1.5) ** 2,
+        "all_positive_rising": 0.05 * 10 ** ((LOG_U + 3) / 2),
+    }[shape]
+    scale = 1 + 0.3 * rng.normal(size=(rows, 1))
+    return scale * mean + noise * rng.normal(size=(rows, LATTICE.size)) * (0.05 + 0.1 * abs(mean))
+
+
+SHAPES = [
+    "two_dips_deeper_low",
+    "two_dips_deeper_high",
+    "pos_neg_pos",
+    "broad_valley",
+    "all_negative",
+    "all_positive_min",
+    "all_positive_rising",
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("noise", [0.3, 1.0, 3.0])
+def test_refined_lrs_match_the_full_grid_on_every_curve_shape(shape, noise):
+    """Equal subsamples: the edge within one grid step of the full grid's on curves with
+    two sign changes (a positive bump between two dips: the refined LRs must not let the
+    run of negative ΔL step over a bump only the pilot measured), all-negative and
+    all-positive ones; the lowest mean too where it is well defined (noise <= 1)."""
+    for seed in range(6):
+        deltas = shaped(shape, seed, noise)
+        full = full_rules(deltas)
+        if shape.startswith("all_positive"):
+            assert full["largest_negative"] is None
+        if shape == "all_negative":
+            assert full["largest_negative"] == LATTICE[-1]
+        for k in (12, 16, 24):
+            got = run(Sampler(LATTICE, lr_points=k, num_subsamples=100), deltas)
+            where = (seed, k, got, full)
+            assert steps_apart(got["largest_negative"], full["largest_negative"]) <= 1.01, where
+            if noise <= 1.0:
+                assert steps_apart(got["lowest_mean"], full["lowest_mean"]) <= 1.01, where
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sequential_sampling_finds_the_full_grids_edge_on_every_curve_shape(shape):
+    for seed in range(4):
+        deltas = shaped(shape, seed, 1.0)
+        full = full_rules(deltas)
+        sampler = Sampler(LATTICE, lr_points=12)
+        got = run(sampler, deltas)
+        assert steps_apart(got["largest_negative"], full["largest_negative"]) <= 1.01, seed
+        assert MIN_SUBSAMPLES <= sampler.count <= 100
+        assert sampler.stop_reason in ("settled", "max_subsamples")
+
+
+@pytest.mark.parametrize("level", [-0.5, 0.0, 0.5])
+def test_a_flat_curve_gives_the_full_grids_answers(level):
+    """ΔL the same at every LR (each subsample's own offset): the edge is the top of the
+    grid when ΔL is surely negative, else there is none, for the refined and the sequential
+    sampler as for the full grid; the sequential one stops within its cap. No LR is better
+    than another: the full grid's lowest mean is the smallest LR (ties go to it), the
+    refined one's an LR the full grid ranks as good (its LRs see different subsamples)."""
+    rng = np.random.default_rng(0)
+    deltas = np.repeat(level + 0.1 * rng.normal(size=(100, 1)), LATTICE.size, axis=1)
+    full = full_rules(deltas)
+    assert full["lowest_mean"] == LATTICE[0]
+    assert full["largest_negative"] == (LATTICE[-1] if level < 0 else None)
+    for k in (12, 24):
+        got = run(Sampler(LATTICE, lr_points=k, num_subsamples=100), deltas)
+        assert got["largest_negative"] == full["largest_negative"]
+        assert np.mean(deltas[:, LATTICE == got["lowest_mean"]]) == np.mean(deltas[:, 0])
+        sequential = Sampler(LATTICE, lr_points=k, max_subsamples=60)
+        got = run(sequential, deltas)
+        assert got["largest_negative"] == full["largest_negative"]
+        assert sequential.count <= 60 and sequential.stop_reason in ("settled", "max_subsamples")
+
+
+def test_a_bump_only_the_pilot_measured_ends_the_run():
+    """The rules over the well-measured LRs alone read [dip, dip, (gap), dip]: a gap whose
+    LRs were measured by few subsamples with a mean ΔL >= 0 ends the run of negative ΔL
+    there, as the full grid's run ends at the bump."""
+    lrs = LATTICE[:8]
+    rng = np.random.default_rng(0)
+    mean = np.array([-1.0, -1.2, -0.8, 0.5, 0.5, -0.9, -0.9, 2.0])
+    deltas = mean + 0.1 * rng.normal(size=(40, 8))
+    measured = np.ones_like(deltas, dtype=bool)
+    measured[4:, 3:5] = False  # the bump: the pilot's 4 subsamples only
+    deltas[~measured] = np.nan
+    summary = stats.t_summary(deltas, measured=measured)
+    assert best_rules(lrs, summary, 40)["largest_negative"] == lrs[2]
+    # a gap with a negative mean is stepped over, as before
+    deltas[:4, 3:5] = -0.7
+    summary = stats.t_summary(deltas, measured=measured)
+    assert best_rules(lrs, summary, 40)["largest_negative"] == lrs[6]
