@@ -2,8 +2,10 @@
 
 ``python -m benchmarks.probe_cost [--quick] [--tasks a,b] [--backends tensorflow,jax,torch]``
 (default: every task of :mod:`benchmarks.probe_models` and :mod:`benchmarks.tasks` on
-TensorFlow; ``--quick``: ts_sgd, digits_mlp and mlp_100k, under 5 minutes). Results of
-earlier runs for other tasks or backends are kept in the JSON and the table.
+TensorFlow; ``--quick``: ts_sgd, digits_mlp and mlp_100k, under 5 minutes, written to
+``results/probe_cost_quick.json`` only: the full figures in ``results/probe_cost.json`` and
+RESULTS.md are left alone). Results of earlier runs for other tasks or backends are kept in
+the JSON and the table.
 
 Every measurement runs in a subprocess of its own (``KERAS_BACKEND`` set, one intra-op
 thread), on a model built from seed 0 and generated data:
@@ -37,6 +39,7 @@ from benchmarks import common
 from benchmarks.common import RESULTS, load_json, save_json
 
 OUT = RESULTS / "probe_cost.json"
+QUICK_OUT = RESULTS / "probe_cost_quick.json"
 BEFORE = RESULTS / "probe_cost_v1.json"
 QUICK = "ts_sgd,digits_mlp,mlp_100k"
 TARGETS = {"real_epochs": 1.0, "small_epochs": 3.0, "pick_decades": 0.1, "rss_ratio": 1.5}
@@ -259,7 +262,26 @@ def _before_table() -> tuple[list[str], list[list]]:
     return ["task", "find_lr cold s", "cold epochs", "warm epochs"], rows
 
 
-def report(payload: dict) -> None:
+def _not_measured(runs: dict) -> str:
+    """The real-size models missing on a backend that ran other tasks, in words."""
+    from benchmarks.probe_models import REAL_TASKS
+
+    backends = dict.fromkeys(k.split("/")[0] for k in runs)
+    missing = []
+    for backend in backends:
+        names = [n for n in REAL_TASKS if f"{backend}/{n}" not in runs]
+        if names:
+            missing.append(f"{', '.join(names)} on {backend}")
+    return "; ".join(missing)
+
+
+def report(payload: dict, write: bool = True) -> None:
+    """Print the tables and (``write``) rewrite the 'Probe cost' section of RESULTS.md.
+
+    Args:
+        payload: the merged results (``runs``, ``uptime``).
+        write: whether to rewrite RESULTS.md (not for ``--quick`` runs).
+    """
     runs = payload["runs"]
     keys = sorted(runs, key=lambda k: (k.split("/")[0] != "tensorflow", not runs[k]["real"], k))
     rows = [_table_row(k, runs[k]) for k in keys]
@@ -271,7 +293,7 @@ def report(payload: dict) -> None:
     loads = payload.get("uptime", [])
     md = [
         "Command: `nice -n 5 python -m benchmarks.probe_cost` (`--quick`: ts_sgd, digits_mlp, "
-        "mlp_100k). Each figure comes from a subprocess of its own, one intra-op thread, "
+        "mlp_100k, written to `results/probe_cost_quick.json`, not here). Each figure comes from a subprocess of its own, one intra-op thread, "
         "generated data, models from seed 0; cold = a freshly built model (tracing "
         "included), warm = the second call on it. `find_lr` at its defaults (budget: one "
         "epoch); the full grid is `find_lr(budget=None)` (range test 100 steps, 100 "
@@ -293,13 +315,16 @@ def report(payload: dict) -> None:
         )
         + ".",
         "",
+        "Not measured: " + (_not_measured(runs) or "none") + ".",
+        "",
         "Before issue 18 (`results/probe_cost_v1.json`, the 100x50 estimator and 100 range-"
         "test steps, load 2.4-3.4; on the BatchNorm CNN of issue 18, measured by hand: "
         "343 s against 46-82 s for one epoch, 4-7 epochs):",
         "",
         common.md_table(before_headers, before_rows),
     ]
-    common.update_results_md("Probe cost", "\n".join(md))
+    if write:
+        common.update_results_md("Probe cost", "\n".join(md))
 
 
 def main(argv=None) -> int:
@@ -323,7 +348,8 @@ def main(argv=None) -> int:
     from benchmarks.tasks import TASKS
 
     names = (args.tasks or (QUICK if args.quick else ",".join([*REAL_TASKS, *TASKS]))).split(",")
-    payload = load_json(OUT, {}) or {}
+    out = QUICK_OUT if args.quick else OUT  # a quick run never overwrites the full figures
+    payload = load_json(out, {}) or {}
     if "runs" not in payload:
         payload = {"runs": {}, "targets": TARGETS, "uptime": []}
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -337,7 +363,7 @@ def main(argv=None) -> int:
                 print(f"  {key} {kind}: {json.dumps(common.clean(row[kind]))[:300]}", flush=True)
             row["summary"] = _summary(row)
             payload["runs"][key] = row
-            save_json(OUT, payload)
+            save_json(out, payload)
     end = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     payload["uptime"] = [
         f"`{args.backends}` {','.join(names)}: start `{uptime}`, end `{end}`, "
@@ -347,9 +373,9 @@ def main(argv=None) -> int:
         for u in payload.get("uptime", [])
         if not u.startswith(f"`{args.backends}` {','.join(names)}:")
     ][:8]
-    save_json(OUT, payload)
-    report(payload)
-    print(f"\nwrote {OUT} and the 'Probe cost' section of RESULTS.md")
+    save_json(out, payload)
+    report(payload, write=not args.quick)
+    print(f"\nwrote {out}" + ("" if args.quick else " and the 'Probe cost' section of RESULTS.md"))
     return 0
 
 
