@@ -7,6 +7,7 @@ The checks of the data itself (arrays, datasets, weights) are its sibling
 from __future__ import annotations
 
 import math
+import numbers
 from contextlib import contextmanager
 
 import numpy as np
@@ -433,13 +434,15 @@ def check_measured(measured, deltas: np.ndarray) -> np.ndarray:
 
 
 def check_budget(budget) -> float | None:
-    """``find_lr``'s ``budget``: ``None`` (no sizing) or a finite number of epochs > 0."""
+    """``find_lr``'s ``budget``: ``None`` (no sizing) or a finite number of epochs > 0
+    (any real number but a bool: numpy's too)."""
     if budget is None:
         return None
-    ok = isinstance(budget, int | float) and not isinstance(budget, bool)
+    ok = isinstance(budget, numbers.Real) and not isinstance(budget, bool | np.bool_)
     if not ok or not math.isfinite(budget) or budget <= 0:
         raise ValueError(
-            f"`budget` must be a number of epochs > 0 (e.g. 1.0, the default) or None for "
-            f"the fixed-size probes, got {budget!r}."
+            f"`budget` must be a finite number of epochs > 0 (e.g. 1.0, the default: one "
+            f"epoch of your data; 0.5 for half) or None for the fixed-size probes (100 "
+            f"range-test steps, 100 subsamples x 50 LRs), got {budget!r}."
         )
     return float(budget)

@@ -14,6 +14,7 @@ from kt_lr.budget import (
     budget_for_trial,
     plan_probes,
 )
+from kt_lr.validation import check_budget
 
 # a BatchNorm CNN on 50,000 images at batch 128 (measured orders of magnitude)
 CNN = CostEstimate(
@@ -125,3 +126,11 @@ def test_budget_for_trial():
     assert budget_for_trial(30) == pytest.approx(3.0)
     assert budget_for_trial(5) == 1.0 and budget_for_trial(None) == 1.0
     assert budget_for_trial(100, share=0.05) == pytest.approx(5.0)
+
+
+def test_check_budget_takes_numpy_numbers_and_says_what_is_wrong():
+    assert check_budget(np.int64(2)) == 2.0 and check_budget(np.float32(0.5)) == 0.5
+    assert check_budget(None) is None
+    for bad in (np.bool_(True), float("inf"), 0, -2, "1"):
+        with pytest.raises(ValueError, match=r"finite number of epochs > 0.*or None"):
+            check_budget(bad)

@@ -53,8 +53,32 @@ def test_explicit_sizes_win(data):
     assert "as given" in " ".join(g.settings["budget"]["notes"])
 
 
-@pytest.mark.parametrize("budget", [0, -1.0, float("nan"), "1", True])
+def test_num_subsamples_alone_wins_over_the_budget(data):
+    """Only ``num_subsamples`` given: exactly that many, no time budget stops them; the
+    LRs per subsample are still planned."""
+    x, y = data
+    f = kt_lr.find_lr(make_model(), x, y, seed=0, verbose=0, num_subsamples=30)
+    ld = f.differential
+    assert ld.deltas.shape[0] == 30 and ld.settings["num_subsamples"] == 30
+    assert ld.settings["stop_reason"] == "fixed"
+    assert "num_subsamples=30 as given" in " ".join(f.settings["budget"]["notes"])
+
+
+def test_lrs_alone_win_over_the_budget(data):
+    """Only ``lrs`` given: every one of them measured on every subsample (no refinement),
+    the subsamples sequential within the budget."""
+    x, y = data
+    lrs = np.geomspace(1e-4, 1.0, 13)
+    f = kt_lr.find_lr(make_model(), x, y, seed=0, verbose=0, lrs=lrs)
+    ld = f.differential
+    np.testing.assert_allclose(ld.lrs, lrs)
+    assert ld.measured is None and ld.settings["lr_points"] == 13
+    assert ld.deltas.shape == (ld.settings["num_subsamples"], 13)
+    assert f.settings["budget"]["lr_points"] is None
+
+
+@pytest.mark.parametrize("budget", [0, -1.0, float("nan"), float("inf"), "1", True])
 def test_bad_budget(data, budget):
     x, y = data
-    with pytest.raises(ValueError, match="`budget`"):
+    with pytest.raises(ValueError, match=r"`budget` must be a finite number of epochs > 0.*None"):
         kt_lr.find_lr(make_model(), x, y, verbose=0, budget=budget)
