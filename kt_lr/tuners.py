@@ -32,6 +32,7 @@ import numpy as np
 from kt_lr import _compat, probe_model
 from kt_lr import _protocol as wire
 from kt_lr import space as sp
+from kt_lr.budget import budget_for_trial
 from kt_lr.config import LRConfig
 from kt_lr.distribute import distributed_role, serve_oracle
 from kt_lr.oracle import LROracle
@@ -62,7 +63,10 @@ class LRTunerMixin(_compat.BeforeStateHooks):
     Args:
         probe_options: keyword arguments for :func:`kt_lr.find_lr` (e.g.
             ``{"num_steps": 100, "num_subsamples": 50}``); ``batch_size``, ``seed`` and
-            ``verbose`` here override what the tuner would pass.
+            ``verbose`` here override what the tuner would pass, and so do ``epochs``
+            (default: a trial's, Hyperband's ``max_epochs``), ``target`` (default
+            ``"best"``) and ``budget`` (default: a tenth of a trial's epochs, at least one
+            epoch).
         save_probe_plots: save ``finding.png`` next to ``finding.json`` (needs matplotlib;
             a plotting failure never fails the probe).
         idle_wait: longest pause, in seconds, before asking the oracle again after it
@@ -272,8 +276,10 @@ class LRTunerMixin(_compat.BeforeStateHooks):
         options.pop("batch_size", None)
         # the pick's budget: what a trial trains (Hyperband: its max_epochs), ranked as
         # Keras Tuner ranks trials, by the best epoch (issue 15)
-        options.setdefault("epochs", trial_epochs(self.oracle, fit_kwargs))
+        epochs = options.setdefault("epochs", trial_epochs(self.oracle, fit_kwargs))
         options.setdefault("target", "best")
+        # what the probe may cost: a share of that trial, never below one epoch (issue 18)
+        options.setdefault("budget", budget_for_trial(epochs))
         if fit_kwargs.get("steps_per_epoch") is not None:
             options.setdefault("steps_per_epoch", fit_kwargs["steps_per_epoch"])
         seed = options.pop("seed", wire.probe_seed(values))

@@ -153,6 +153,7 @@ def test_drop_in_tuners_probe_once_then_search_the_narrowed_range(
     call = fake_find_lr.calls[0]
     assert call["epochs"] == (3 if cls is kt_tuners.Hyperband else 1)
     assert call["target"] == "best"
+    assert call["budget"] == 1.0  # a tenth of a trial, at least one epoch
     trials = list(tuner.oracle.trials.values())
     if cls is not kt_tuners.Hyperband:
         assert len(trials) == 3
@@ -208,6 +209,24 @@ def test_keras_tuner_arguments_and_kt_lr_options_pass_through(tmp_path, fake_fin
     lo, hi = lr_bounds(tuner)
     assert math.log10(hi / lo) == pytest.approx(2.0)  # min_decades applied
     assert tuner.lr_report().probes["*"].seeds == [3e-3]
+
+
+def test_probe_budget_is_a_share_of_the_trial_and_explicit_options_win(tmp_path, fake_find_lr):
+    x, y = data()
+    tuner = make(kt_tuners.RandomSearch, tmp_path, max_trials=1)
+    tuner.search(x, y, validation_data=(x, y), epochs=30, verbose=0)
+    call = fake_find_lr.calls[0]
+    assert call["epochs"] == 30 and call["budget"] == pytest.approx(3.0)
+    tuner = make(
+        kt_tuners.RandomSearch,
+        tmp_path,
+        name="q",
+        max_trials=1,
+        probe_options={"budget": None, "epochs": 5},
+    )
+    tuner.search(x, y, validation_data=(x, y), epochs=30, verbose=0)
+    call = fake_find_lr.calls[1]
+    assert call["budget"] is None and call["epochs"] == 5  # the user's options win
 
 
 class FloatModel(QuickModel):
