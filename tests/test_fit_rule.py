@@ -17,6 +17,19 @@ def test_narrowest_band_holds_the_share_asked_for():
     assert np.mean((errors >= lo) & (errors <= hi)) >= 0.8
 
 
+def test_check_compares_numbers_to_a_tolerance_and_everything_else_exactly():
+    a = {"targets": {"best": {"coef": [0.1, -0.42276417611847356], "features": ["x", "y"]}}}
+    b = {"targets": {"best": {"coef": [0.1, -0.4227641761184734], "features": ["x", "y"]}}}
+    assert fit_rule.same_rules(a, b)  # last digits of another BLAS build
+    b["targets"]["best"]["coef"][0] = 0.1 + 1e-6
+    assert not fit_rule.same_rules(a, b)
+    b["targets"]["best"]["coef"][0] = 0.1
+    b["targets"]["best"]["features"] = ["x", "z"]
+    assert not fit_rule.same_rules(a, b)
+    assert not fit_rule.same_rules(a, {"targets": {}})
+    assert not fit_rule.same_rules({"v": [1.0]}, {"v": [1.0, 2.0]})
+
+
 @pytest.fixture(scope="module")
 def corpus_rows():
     return fit_rule.build_rows(corpus_tasks.get_specs())
