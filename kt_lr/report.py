@@ -60,6 +60,19 @@ class ProbeReport:
             return f"values {sp.format_values(self.choices)}"
         return f"[{self.narrowed_low:.3g}, {self.narrowed_high:.3g}]"
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able data (:meth:`from_dict` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeReport:
+        """The report from :meth:`to_dict`'s data.
+
+        Args:
+            data: the plain data.
+        """
+        return cls(**data)
+
     def __repr__(self) -> str:
         if self.status == ProbeStatus.DONE:
             return (
@@ -119,6 +132,23 @@ class LRReport:
         for key, rec in ledger.probes.items():  # probed at its own batch size: not scaled
             probes[key].scaled = ledger.batch_key not in rec.key_values
         return cls(hp_name, original, narrowed, probes, seeds, list(ledger.notes), sizes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able data (:meth:`from_dict` reads it back)."""
+        out = asdict(self)
+        out["probes"] = {k: p.to_dict() for k, p in self.probes.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LRReport:
+        """The report from :meth:`to_dict`'s data.
+
+        Args:
+            data: the plain data.
+        """
+        data = dict(data)
+        data["probes"] = {k: ProbeReport.from_dict(p) for k, p in data["probes"].items()}
+        return cls(**data)
 
     @property
     def interval(self) -> tuple[float, float] | None:

@@ -283,6 +283,37 @@ def test_schedule_from_stays_in_bounds_and_explains(kind):
     assert bool(out.callbacks) == (kind == "one_cycle")
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_scheduled_lr_round_trips_through_plain_data(kind):
+    import json
+
+    out = schedule_from(FINDING, kind, steps_per_epoch=10, epochs=8)
+    data = json.loads(json.dumps(out.to_dict()))
+    back = ScheduledLR.from_dict(data)
+    assert (back.kind, back.reasons, back.total_steps) == (out.kind, out.reasons, 80)
+    steps = np.arange(80)
+    np.testing.assert_allclose(
+        schedule_values(back.schedule, steps), schedule_values(out.schedule, steps), rtol=1e-6
+    )
+    assert [type(c) for c in back.callbacks] == [type(c) for c in out.callbacks]
+    assert all(c.schedule is back.schedule for c in back.callbacks)
+    frame = out.to_frame()
+    assert list(frame["step"]) == list(range(80))
+    np.testing.assert_allclose(frame["learning_rate"], schedule_values(out.schedule, steps))
+    assert ("momentum" in frame) == (kind == "one_cycle")
+
+
+def test_scheduled_lr_to_dict_refuses_a_callback_it_cannot_write_down():
+    out = schedule_from(FINDING, "cosine", steps_per_epoch=10, epochs=8)
+    out.callbacks.append(keras.callbacks.TerminateOnNaN())
+    with pytest.raises(TypeError, match="TerminateOnNaN.*Remove it"):
+        out.to_dict()
+    data = schedule_from(FINDING, "cosine", 10, 8).to_dict()
+    data["callbacks"] = [{"class_name": "Other"}]
+    with pytest.raises(ValueError, match="Unknown callback 'Other'"):
+        ScheduledLR.from_dict(data)
+
+
 def test_schedule_from_rules_and_errors():
     one = schedule_from(FINDING, "one_cycle", 10, 8)
     assert one.schedule.max_lr == pytest.approx(math.sqrt(FINDING.lr * FINDING.high))

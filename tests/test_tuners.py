@@ -211,6 +211,20 @@ def test_keras_tuner_arguments_and_kt_lr_options_pass_through(tmp_path, fake_fin
     assert tuner.lr_report().probes["*"].seeds == [3e-3]
 
 
+def test_lr_report_round_trips_through_plain_data(tmp_path, fake_find_lr):
+    from kt_lr import LRReport
+
+    x, y = data()
+    tuner = make(kt_tuners.RandomSearch, tmp_path)
+    tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
+    report = tuner.lr_report()
+    assert report.probes and report.seeds
+    back = LRReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert back.summary() == report.summary()
+    assert back.to_frame().equals(report.to_frame())
+    assert back.to_dict() == report.to_dict()
+
+
 def test_probe_budget_is_a_share_of_the_trial_and_explicit_options_win(tmp_path, fake_find_lr):
     x, y = data()
     tuner = make(kt_tuners.RandomSearch, tmp_path, max_trials=1)

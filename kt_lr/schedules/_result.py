@@ -44,6 +44,64 @@ class ScheduledLR:
         """The kind and the reasons, in words."""
         return "\n".join([f"{self.kind} schedule:", *("  - " + r for r in self.reasons)])
 
+    def to_frame(self, max_points: int = 2000):
+        """The rate (and momentum, if any) per step over the run, as a DataFrame.
+
+        Args:
+            max_points: at most this many steps, evenly spread over the run (>= 2).
+        """
+        import pandas as pd
+
+        total = max(int(self.total_steps), 1)
+        points = check_count("max_points", max_points, minimum=2)
+        steps = np.unique(np.linspace(0, total - 1, min(total, points)).round().astype(np.int64))
+        frame = {"step": steps, "learning_rate": schedule_values(self.schedule, steps)}
+        momentum = getattr(self.schedule, "momentum", None)
+        if callable(momentum):
+            frame["momentum"] = schedule_values(momentum, steps)
+        return pd.DataFrame(frame)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able data: the schedule as Keras serialises it, the callbacks by
+        kind (:meth:`from_dict` rebuilds them around the same schedule).
+
+        Raises:
+            TypeError: a callback kt_lr did not make (it cannot be written down).
+        """
+        schedule = (
+            float(self.schedule)
+            if isinstance(self.schedule, numbers.Real)
+            else keras.saving.serialize_keras_object(self.schedule)
+        )
+        return {
+            "schedule": schedule,
+            "kind": self.kind,
+            "reasons": list(self.reasons),
+            "callbacks": [_callback_dict(cb, self.schedule) for cb in self.callbacks],
+            "total_steps": int(self.total_steps),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScheduledLR:
+        """The schedule from :meth:`to_dict`'s data.
+
+        Args:
+            data: the plain data.
+        """
+        schedule = data["schedule"]
+        if not isinstance(schedule, numbers.Real):
+            schedule = keras.saving.deserialize_keras_object(schedule)
+        else:
+            schedule = float(schedule)
+        callbacks = [_callback_from(c, schedule) for c in data.get("callbacks", [])]
+        return cls(
+            schedule=schedule,
+            kind=str(data["kind"]),
+            reasons=list(data.get("reasons", [])),
+            callbacks=callbacks,
+            total_steps=int(data.get("total_steps", 0)),
+        )
+
     def plot(self, ax: Axes | None = None) -> Figure:
         """LR (and momentum, if any) vs step over the run; returns the Figure.
 
@@ -51,6 +109,29 @@ class ScheduledLR:
             ax: a matplotlib ``Axes`` to draw on; a new Figure when ``None``.
         """
         return plot_schedule(self, self.total_steps, ax=ax)
+
+
+def _callback_dict(callback: Any, schedule: Any) -> dict[str, Any]:
+    from kt_lr.schedules._momentum import OneCycleMomentum
+
+    if isinstance(callback, OneCycleMomentum) and callback.schedule is schedule:
+        return {"class_name": "OneCycleMomentum", "strict": callback.strict}
+    raise TypeError(
+        f"ScheduledLR.to_dict cannot write down the callback {type(callback).__name__}: only "
+        "the OneCycleMomentum kt_lr made for this schedule is stored. Remove it from "
+        "`callbacks` before to_dict() and add it again after from_dict()."
+    )
+
+
+def _callback_from(data: dict[str, Any], schedule: Any) -> Any:
+    from kt_lr.schedules._momentum import OneCycleMomentum
+
+    if data.get("class_name") != "OneCycleMomentum":
+        raise ValueError(
+            f"Unknown callback {data.get('class_name')!r} in ScheduledLR data; expected "
+            "'OneCycleMomentum' (what ScheduledLR.to_dict writes)."
+        )
+    return OneCycleMomentum(schedule, strict=bool(data.get("strict", True)))
 
 
 def schedule_values(schedule: Any, steps: Any) -> np.ndarray:
