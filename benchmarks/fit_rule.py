@@ -112,6 +112,7 @@ def build_rows(specs, truth_dir: Path = truth.TRUTH_DIR, probe_dir: Path = PROBE
                     "seed": int(seed),
                     "anchor": anchor,
                     "features": feats,
+                    "candidates": dict(cands),
                     "best": {t: math.log10(c.best_lr) for t, c in curves.items()},
                 }
             )
@@ -179,48 +180,62 @@ def narrowest_band(errors: np.ndarray, coverage: float = COVERAGE) -> tuple[floa
     return float(e[i]), float(e[i + k - 1])
 
 
-def _oof(rows, target, lam) -> np.ndarray:
+def _oof(rows, target, lam, names=pick.FEATURES) -> np.ndarray:
     """Out-of-fold log picks (leave one family out) at penalty ``lam``, no shift."""
     fams = sorted({r["family"] for r in rows})
     out = np.empty(len(rows))
     for f in fams:
         train = [r for r in rows if r["family"] != f]
         idx = [i for i, r in enumerate(rows) if r["family"] == f]
-        rule = fit(train, target, lam)
+        rule = fit(train, target, lam, names)
         out[idx] = predict(rule, [rows[i] for i in idx])
     return out
 
 
-def choose(rows, target, tables) -> dict:
-    """Penalty, shift and interval chosen by leave-one-family-out CV on ``rows``."""
+def choose(rows, target, tables, names=pick.FEATURES) -> dict:
+    """Penalty, shift and interval chosen by leave-one-family-out CV on ``rows`` (and
+    the out-of-fold log picks ``logs`` they were chosen on, shift included)."""
     best = None
     for lam in LAMBDAS:
-        logs = _oof(rows, target, lam)
+        logs = _oof(rows, target, lam, names)
         for shift in SHIFTS:
             score = objective(rows, logs + shift, tables, target)
             if best is None or score < best[0] - 1e-12:
                 best = (score, lam, float(shift), logs)
     score, lam, shift, logs = best
     errors = np.array([r["best"][target] for r in rows]) - (logs + shift)
-    return {"lam": lam, "shift": shift, "interval": narrowest_band(errors), "score": score}
+    return {
+        "lam": lam,
+        "shift": shift,
+        "interval": narrowest_band(errors),
+        "score": score,
+        "logs": logs + shift,
+    }
 
 
-def final_rule(rows, target, tables) -> pick.PickRule:
-    """The shipped rule: choices by CV on all families, fitted on all rows."""
-    c = choose(rows, target, tables)
-    rule = fit(rows, target, c["lam"])
+def final_rule(rows, target, tables, names=pick.FEATURES, choices=None) -> pick.PickRule:
+    """The shipped rule: choices by CV on all families, fitted on all rows (``choices``:
+    :func:`choose`'s answer, when already made)."""
+    c = choices or choose(rows, target, tables, names)
+    rule = fit(rows, target, c["lam"], names)
     rule.shift, rule.interval = c["shift"], c["interval"]
     rule.info = {"lambda": c["lam"], "rows": len(rows), "tasks": len({r["task"] for r in rows})}
     return rule
 
 
-def cross_validate(rows, target, tables, log=print) -> list[dict]:
-    """Nested leave-one-family-out picks: one record per row of a held-out family."""
+def cross_validate(rows, target, tables, log=print, names=pick.FEATURES, seeds=None) -> list[dict]:
+    """Nested leave-one-family-out picks: one record per row of a held-out family.
+
+    ``seeds(train_rows, choices) -> (below, above)``, when given, places the held-out
+    picks' second and third seeded trials in decades from the pick (from the inner loop
+    only); the records then carry them as ``"seeds"`` (rates)."""
     out = []
     for f in sorted({r["family"] for r in rows}):
         train = [r for r in rows if r["family"] != f]
         test = [r for r in rows if r["family"] == f]
-        rule = final_rule(train, target, tables)
+        choices = choose(train, target, tables, names)
+        rule = final_rule(train, target, tables, names, choices)
+        offsets = seeds(train, choices) if seeds is not None else None
         logs = predict(rule, test)
         for r, v in zip(test, logs, strict=True):
             out.append(
@@ -231,6 +246,7 @@ def cross_validate(rows, target, tables, log=print) -> list[dict]:
                     "lr": 10**v,
                     "low": 10 ** (v + rule.interval[0]),
                     "high": 10 ** (v + rule.interval[1]),
+                    **({"seeds": [10 ** (v + d) for d in offsets]} if offsets else {}),
                 }
             )
         log(
@@ -243,11 +259,12 @@ def cross_validate(rows, target, tables, log=print) -> list[dict]:
 # ------------------------------------------------------------------------------ figures
 
 
-def oracle_seeds(lr: float, low: float, high: float) -> list[float]:
-    """The oracle's first three trials for a pick: :func:`kt_lr.space.seed_lrs`."""
+def oracle_seeds(record: dict) -> list[float]:
+    """The oracle's first three trials for a cross-validated pick
+    (:func:`kt_lr.space.seed_lrs`; its default bracket unless the record names seeds)."""
     from kt_lr.space import seed_lrs
 
-    return seed_lrs(lr, low, high, 3)
+    return seed_lrs(record["lr"], record["low"], record["high"], 3, record.get("seeds"))
 
 
 def figures(cv: list[dict], data: dict, target: str) -> dict:
@@ -258,7 +275,7 @@ def figures(cv: list[dict], data: dict, target: str) -> dict:
     for c in keep:
         t = per_task.setdefault(c["task"], {"family": c["family"], "r": [], "o": [], "h": []})
         t["r"].append(float(tables[c["task"]][target](math.log10(c["lr"]))))
-        seeds = oracle_seeds(c["lr"], c["low"], c["high"])
+        seeds = oracle_seeds(c)
         t["o"].append(min(float(tables[c["task"]][target](math.log10(s))) for s in seeds))
         best = data["best"][c["task"]][target]
         t["h"].append(c["low"] <= 10**best <= c["high"])

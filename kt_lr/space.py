@@ -461,20 +461,24 @@ SEED_OFFSETS = (-1.0, 0.5)
 SEED_MIN_SEPARATION = 0.25  # decades between two seeds
 
 
-def seed_lrs(pick: float, low: float, high: float, num: int) -> list[float]:
+def seed_lrs(
+    pick: float, low: float, high: float, num: int, bracket: Sequence[float] | None = None
+) -> list[float]:
     """``num`` learning rates to seed a search: ``pick`` first, then the rates that bracket it.
 
-    After the pick: ``pick / 10`` and ``pick * 10**0.5`` (limited to ``[low, high]``), then
-    points splitting ``[low, high]`` evenly in log space, then its ends. A rate within
-    ``SEED_MIN_SEPARATION`` decades of one already chosen is skipped (a near-duplicate trial
-    teaches the search nothing).
+    After the pick: ``bracket``, by default ``pick / 10`` and ``pick * 10**0.5`` (limited to
+    ``[low, high]``), then points splitting ``[low, high]`` evenly in log space, then its
+    ends. A rate within ``SEED_MIN_SEPARATION`` decades of one already chosen is skipped (a
+    near-duplicate trial teaches the search nothing).
     """
     if check_int("num_seeds", num, 0) == 0:
         return []
     lo, hi = check_positive_float("low", low), check_positive_float("high", high)
     first = clamp(check_positive_float("pick", pick), lo, hi)
     out = [first]
-    bracket = [clamp(first * 10**d, lo, hi) for d in SEED_OFFSETS]
+    if bracket is None:
+        bracket = [first * 10**d for d in SEED_OFFSETS]
+    bracket = [clamp(check_positive_float("bracket", v), lo, hi) for v in bracket]
     m = max(num - 1 - len(bracket), 0)
     grid = [lo * (hi / lo) ** ((k + 1) / (m + 1)) for k in range(m)]
     for v in [*bracket, *grid, lo, hi]:

@@ -54,3 +54,21 @@ def test_refit_reproduces_the_shipped_rule(corpus_rows, target):
         assert rule.intercept == pytest.approx(shipped.intercept, abs=1e-9)
         assert (rule.shift, rule.info["lambda"]) == (shipped.shift, shipped.info["lambda"])
         assert rule.interval == pytest.approx(shipped.interval, abs=1e-9)
+
+
+def test_ablation_seed_placements_come_from_the_inner_picks_only():
+    from benchmarks import fit_rule_ablations as ab
+
+    # half the tasks have their best LR a decade below the pick, half 0.75 decade above
+    rows, tables, logs = [], {}, []
+    for i in range(8):
+        best = -1.0 if i % 2 else 0.75
+        name = f"t{i}"
+        rows.append({"task": name, "best": {"best": best - 2.0}})
+        tables[name] = {"best": lambda x, b=best - 2.0: np.exp(np.abs(np.asarray(x) - b))}
+        logs.append(-2.0)
+    choices = {"logs": np.array(logs), "interval": (-1.8, 1.8)}
+    below, above = ab.fitted_seeds(tables, "best")(rows, choices)
+    assert (below, above) == (-1.0, 0.75)
+    lo, hi = ab.quantile_seeds("best")(rows, choices)
+    assert lo == pytest.approx(-1.0) and hi == pytest.approx(0.75)

@@ -291,6 +291,11 @@ def test_seed_lrs_pick_first_then_bracket_then_geometric_inside():
         for b in five[:i]
     )
     assert all(1e-5 <= s <= 1e-1 for s in five)
+    # a given bracket replaces the default one, limited to the interval as well
+    given = sp.seed_lrs(1e-2, 1e-4, 5e-2, 3, bracket=[2e-3, 1.0])
+    assert given == pytest.approx([1e-2, 2e-3, 5e-2])
+    with pytest.raises(ValueError, match="bracket"):
+        sp.seed_lrs(1e-2, 1e-4, 1e-1, 3, bracket=[-1.0])
 
 
 def test_seed_lrs_edge_cases():
