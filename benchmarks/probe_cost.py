@@ -196,7 +196,7 @@ def _decades(a, b):
 def _verdicts(key: str, row: dict) -> list[list]:
     s = row.get("summary") or {}
     if not s:
-        return [[key, "all", "error", None, "", "**missed**"]]
+        return [[key, "all (the measurement failed)", "error", "", "**missed**"]]
     real = row["real"]
     limit = TARGETS["real_epochs"] if real else TARGETS["small_epochs"]
     checks = [
@@ -232,7 +232,8 @@ HEADERS = [
 def _table_row(key: str, row: dict) -> list:
     probe, fit, s = row["probe"], row["fit"], row.get("summary") or {}
     if not s:
-        return [key, "error: " + (probe.get("error") or fit.get("error") or "")[-80:]]
+        error = (probe.get("error") or fit.get("error") or "").strip().splitlines()
+        return [key, "error: " + (error[-1] if error else "")[-120:], *[""] * (len(HEADERS) - 2)]
     return [
         key,
         fit["steps"],
@@ -310,7 +311,12 @@ def report(payload: dict, write: bool = True) -> None:
         "",
         "Missed: "
         + (
-            "; ".join(f"{v[0]}, {v[1]}: {v[2]:.3g} ({v[3]})" for v in verdicts if "missed" in v[4])
+            "; ".join(
+                f"{v[0]}, {v[1]}: "
+                + (f"{v[2]:.3g} ({v[3]})" if isinstance(v[2], int | float) else str(v[2]))
+                for v in verdicts
+                if "missed" in v[4]
+            )
             or "none"
         )
         + ".",
