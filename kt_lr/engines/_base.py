@@ -106,6 +106,54 @@ def affine_deviation(a, d, checks):
     return ops.where(ok, dev, ops.convert_to_tensor(np.inf, "float32"))
 
 
+FUTURE_CALLS = 20
+"""Calls a newly compiled grid size is expected to serve (the sampler's usual subsamples
+after its pilot): :class:`GridPadding` weighs padding against compiling over this many."""
+
+
+class GridPadding:
+    """Whether a compiled probe call at ``k`` LRs should run padded to a grid size compiled
+    before, or compile its own: padding costs every call, compiling once (pure bookkeeping,
+    timed on the calls so far; used by the JAX engine, where every new shape compiles)."""
+
+    def __init__(self) -> None:
+        self.grids: set[int] = set()  # grid sizes compiled so far
+        self.per_lr: float | None = None  # seconds per LR of a compiled call
+        self.compile: float | None = None  # seconds the last new grid size took to compile
+        self._first: tuple[float, int] | None = None  # (seconds, LRs) of that first call
+
+    def grid(self, k: int) -> int:
+        """The grid size a call at ``k`` LRs runs at: the smallest compiled one that holds
+        it, when padding to it over :data:`FUTURE_CALLS` calls is estimated to cost less
+        than compiling (before both are timed: when it at most doubles the work), else ``k``.
+
+        Args:
+            k: the LRs the call measures.
+        """
+        fits = [g for g in self.grids if g >= k]
+        if not fits:
+            return k
+        g = min(fits)
+        if self.per_lr is None or self.compile is None:
+            return g if g <= 2 * k else k
+        return g if (g - k) * self.per_lr * FUTURE_CALLS <= self.compile else k
+
+    def timed(self, grid: int, seconds: float) -> None:
+        """Learn the cost of an LR and of compiling from one call's duration.
+
+        Args:
+            grid: the grid size the call ran at.
+            seconds: how long it took (compiling included on a new size).
+        """
+        if grid in self.grids:
+            self.per_lr = seconds / grid
+        else:
+            self.grids.add(grid)
+            self._first = (seconds, grid)
+        if self.per_lr is not None and self._first is not None:
+            self.compile = max(self._first[0] - self.per_lr * self._first[1], 0.0)
+
+
 class Engine:
     """The affine probe and the brute-force step for one model; a backend subclasses it."""
 

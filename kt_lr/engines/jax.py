@@ -9,10 +9,9 @@ millisecond on a small model. The LR grid goes through ``jax.vmap`` while one co
 weights and of the activations per LR fits the memory caps (``jax.lax.map`` beyond them).
 
 Every new number of LRs compiles again. The refined chunks' LRs (12-32) are padded to a
-larger grid compiled before (the pilot's 50) only when the padding is estimated to cost
-less than compiling over :data:`FUTURE_CALLS` more calls (both timed on the calls so far):
-on a small model a few repeated LRs cost far less than compiling, on a large one padding
-made every subsample 2-4x slower.
+larger grid compiled before (the pilot's 50) only when :class:`~kt_lr.engines._base.GridPadding`
+estimates the padding to cost less than compiling: on a small model a few repeated LRs cost
+far less than compiling, on a large one padding made every subsample 2-4x slower.
 """
 
 from __future__ import annotations
@@ -23,11 +22,7 @@ import jax
 import numpy as np
 
 from kt_lr.data import leaves, map_arrays
-from kt_lr.engines._base import StatelessEngine
-
-FUTURE_CALLS = 20
-"""Calls a new grid size is expected to serve (the sampler's usual subsamples after its
-pilot): padding is weighed against compiling over this many calls."""
+from kt_lr.engines._base import GridPadding, StatelessEngine
 
 
 class JaxEngine(StatelessEngine):
@@ -35,10 +30,7 @@ class JaxEngine(StatelessEngine):
 
     def __init__(self, model):
         super().__init__(model)
-        self._grids: set[int] = set()  # grid sizes compiled so far
-        self._per_lr: float | None = None  # seconds per LR of a compiled call
-        self._compile: float | None = None  # seconds the last new grid size took to compile
-        self._first: tuple[float, int] | None = None  # (seconds, LRs) of that first call
+        self.padding = GridPadding()
         self._affine = jax.jit(self._affine_one)
         self._step = jax.jit(self._step_one)
 
@@ -60,34 +52,11 @@ class JaxEngine(StatelessEngine):
             return jax.vmap(loss_at)(lrs)
         return jax.lax.map(loss_at, lrs)
 
-    def padded_grid(self, k: int) -> int:
-        """The grid size a call at ``k`` LRs runs at: the smallest one compiled before that
-        holds it, when padding to it over :data:`FUTURE_CALLS` calls is estimated to cost
-        less than compiling (before both are timed: when it at most doubles the work), else
-        ``k``."""
-        fits = [g for g in self._grids if g >= k]
-        if not fits:
-            return k
-        g = min(fits)
-        if self._per_lr is None or self._compile is None:
-            return g if g <= 2 * k else k
-        return g if (g - k) * self._per_lr * FUTURE_CALLS <= self._compile else k
-
-    def _timed(self, grid: int, seconds: float) -> None:
-        """Learn the cost of an LR and of compiling from a call's duration."""
-        if grid in self._grids:
-            self._per_lr = seconds / grid
-        else:
-            self._grids.add(grid)
-            self._first = (seconds, grid)
-        if self._per_lr is not None and self._first is not None:
-            self._compile = max(self._first[0] - self._per_lr * self._first[1], 0.0)
-
     # -- entry points -----------------------------------------------------------------------
     def affine(self, xs, ys, sws, xes, yes, swes, lrs, check_lrs):
         stacks = (xs, ys, sws, xes, yes, swes)
         k = len(lrs)
-        grid = self.padded_grid(k)
+        grid = self.padding.grid(k)
         # padding: the last LR repeated, dropped again below
         lrs = np.asarray(np.concatenate([lrs, np.repeat(np.asarray(lrs)[-1:], grid - k)]))
         lrs, check_lrs = lrs.astype(np.float32), np.asarray(check_lrs, np.float32)
@@ -100,7 +69,7 @@ class JaxEngine(StatelessEngine):
             bases.append(float(base))
             losses.append(np.asarray(loss)[:k])
             devs.append(float(dev))
-            self._timed(grid, time.perf_counter() - start)
+            self.padding.timed(grid, time.perf_counter() - start)
         return np.array(bases), np.stack(losses), np.array(devs)
 
     def step(self, x, y, sw, xe, ye, swe, lr):
