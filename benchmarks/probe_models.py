@@ -99,11 +99,22 @@ def _resnet():
     return keras.Model(inp, keras.layers.Dense(10, activation="softmax")(h))
 
 
+class _AddPositions(keras.layers.Layer):
+    """Adds a learned embedding of each position (computed in ``call``: a position
+    embedding applied to a constant when the model is built runs once on PyTorch, and
+    ``fit`` then fails with "backward through the graph a second time")."""
+
+    def __init__(self, length: int, d: int, **kwargs):
+        super().__init__(**kwargs)
+        self.positions = keras.layers.Embedding(length, d)
+
+    def call(self, h):
+        return h + self.positions(keras.ops.arange(keras.ops.shape(h)[1])[None, :])
+
+
 def _transformer(length: int = 64, vocab: int = 1000, d: int = 64, layers: int = 4):
     inp = keras.Input((length,), dtype="int32")
-    tok = keras.layers.Embedding(vocab, d)(inp)
-    pos = keras.layers.Embedding(length, d)(keras.ops.arange(length)[None, :])
-    h = tok + pos
+    h = _AddPositions(length, d)(keras.layers.Embedding(vocab, d)(inp))
     for _ in range(layers):
         att = keras.layers.MultiHeadAttention(num_heads=4, key_dim=d // 4)(h, h)
         h = keras.layers.LayerNormalization()(h + att)
